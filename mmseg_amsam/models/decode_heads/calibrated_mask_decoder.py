@@ -1,0 +1,119 @@
+"""SAM's mask decoder with LoRA on q/v (eq. 2-4) and mask calibration (eq. 9-12), as an mmseg decode head."""
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.registry import MODELS
+from segment_anything.modeling import MaskDecoder, TwoWayTransformer
+
+from ..utils.sam_checkpoint import load_sam_state_dict, load_state_into
+from .lora import add_lora_to_attention
+from .mask_calibration import MaskCalibration
+
+# Decoder parts that train besides LoRA: the paper's "MLPs and transposed [convolutions]" and SAM's mask tokens.
+# The IoU head and token stay frozen: the loss does not use their output, so they would receive no gradient.
+DEFAULT_TRAINABLE = ('output_upscaling', 'output_hypernetworks_mlps', 'mask_tokens')
+TOKEN_KEYS = ('mask_tokens.weight', 'iou_prediction_head.layers.2.weight', 'iou_prediction_head.layers.2.bias')
+
+
+@MODELS.register_module()
+class CalibratedMaskDecoder(BaseDecodeHead):
+    """segment-anything's ``MaskDecoder`` with ``num_multimask_outputs = num_classes`` outputs, softmax across them.
+
+    For a binary task ``num_classes=2`` (background, foreground) as in BLO-SAM. The decoder's two-way transformer
+    is frozen and gets LoRA of rank ``lora_rank`` on ``q_proj`` and ``v_proj`` of every attention (both self-attn
+    layers, both cross-attns per block, final token->image attn); ``trainable`` names the other decoder parts that
+    train. With ``lora_B = 0`` and ``calibration='none'`` the head computes exactly SAM's decoder.
+
+    Loss resolution: ``loss_resolution='low_res'`` (default, as BLO-SAM) compares the decoder's low-resolution
+    logits (``img_size / 4``, 64x64 at 256 px) with the ground truth resized to that grid by nearest neighbour;
+    ``'input'`` upsamples the logits bilinearly to the input size (mmseg's usual behaviour).
+
+    Loading an official checkpoint: SAM has 4 mask tokens (1 + 3 multimask); token ``i < num_classes + 1`` and its
+    hypernetwork MLP / IoU row come from the checkpoint; tokens beyond 4 keep their random initialisation.
+    """
+
+    def __init__(self, num_classes: int = 2, transformer_dim: int = 256, transformer_depth: int = 2,
+                 transformer_mlp_dim: int = 2048, transformer_heads: int = 8, img_size: int = 256,
+                 lora_rank: int = 4, calibration: str = 'sample', alpha: float = 0.7,
+                 trainable: Sequence[str] = DEFAULT_TRAINABLE, loss_resolution: str = 'low_res',
+                 checkpoint: Optional[str] = None,
+                 loss_decode=(dict(type='CrossEntropyLoss', use_sigmoid=False, avg_non_ignore=True,
+                                   loss_weight=0.2), dict(type='ClassAveragedDiceLoss', loss_weight=0.8)),
+                 init_cfg=None, **kwargs):
+        super().__init__(in_channels=transformer_dim, channels=transformer_dim // 8, num_classes=num_classes,
+                         loss_decode=list(loss_decode) if isinstance(loss_decode, tuple) else loss_decode,
+                         init_cfg=init_cfg, **kwargs)
+        del self.conv_seg  # the hypernetwork tokens are the classifier
+        if self.out_channels != num_classes:
+            raise ValueError('CalibratedMaskDecoder predicts one softmax channel per class (background included); '
+                             f'use num_classes >= 2 and no out_channels (got out_channels={self.out_channels}).')
+        if loss_resolution not in ('low_res', 'input'):
+            raise ValueError(f"loss_resolution must be 'low_res' or 'input', got {loss_resolution!r}")
+        self.loss_resolution = loss_resolution
+        self.low_res_size = (img_size // 16 * 4, img_size // 16 * 4)
+        self.decoder = MaskDecoder(
+            num_multimask_outputs=num_classes, transformer_dim=transformer_dim,
+            transformer=TwoWayTransformer(depth=transformer_depth, embedding_dim=transformer_dim,
+                                          mlp_dim=transformer_mlp_dim, num_heads=transformer_heads),
+            iou_head_depth=3, iou_head_hidden_dim=256)
+        self.checkpoint = checkpoint
+        if checkpoint:
+            self._load_sam_decoder(checkpoint)
+        for p in self.decoder.parameters():
+            p.requires_grad_(False)
+        for name, p in self.decoder.named_parameters():
+            if name.startswith(tuple(trainable)):
+                p.requires_grad_(True)
+        self.num_lora_layers = add_lora_to_attention(self.decoder.transformer, lora_rank) if lora_rank else 0
+        self.calibration = MaskCalibration(transformer_dim // 8, calibration, alpha)
+
+    def _load_sam_decoder(self, path: str) -> None:
+        state = load_sam_state_dict(path, 'mask_decoder.')
+        own = self.decoder.state_dict()
+        n_own = self.decoder.num_mask_tokens
+        adapted = {}
+        for key, value in state.items():
+            if key.startswith('output_hypernetworks_mlps.') and int(key.split('.')[1]) >= n_own:
+                continue  # more tokens in SAM than classes here
+            if key in TOKEN_KEYS and key in own and value.shape[0] != own[key].shape[0]:
+                fill = own[key].clone()
+                k = min(value.shape[0], fill.shape[0])
+                fill[:k] = value[:k]
+                value = fill
+            adapted[key] = value
+        extra = tuple(f'output_hypernetworks_mlps.{i}.' for i in range(4, n_own))
+        load_state_into(self.decoder, adapted, path, 'SAM mask decoder', ignore=extra)
+
+    def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,
+                dense: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """One prompt set per image. Returns low-res class logits ``(B, num_classes, 4h, 4w)`` and IoU predictions.
+
+        Same computation as ``MaskDecoder.predict_masks`` except that each image is paired with its own prompt
+        (SAM's code repeats one image's embedding for many prompts), and the dot product is the calibration.
+        """
+        d = self.decoder
+        output_tokens = torch.cat([d.iou_token.weight, d.mask_tokens.weight], dim=0)
+        output_tokens = output_tokens.unsqueeze(0).expand(sparse.size(0), -1, -1)
+        tokens = torch.cat((output_tokens, sparse.to(output_tokens.dtype)), dim=1)
+        src = image_embeddings + dense
+        pos_src = image_pe.expand(src.shape[0], -1, -1, -1)
+        b, c, h, w = src.shape
+        hs, src = d.transformer(src, pos_src, tokens)
+        iou_token_out = hs[:, 0, :]
+        mask_tokens_out = hs[:, 1:(1 + d.num_mask_tokens), :]
+        src = src.transpose(1, 2).reshape(b, c, h, w)
+        upscaled = d.output_upscaling(src)
+        hyper_in = torch.stack(
+            [d.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :]) for i in range(d.num_mask_tokens)], dim=1)
+        masks = self.calibration(upscaled, hyper_in)
+        iou_pred = d.iou_prediction_head(iou_token_out)
+        return masks[:, 1:], iou_pred[:, 1:]  # the multimask outputs = one per class
+
+    def _stack_batch_gt(self, batch_data_samples) -> torch.Tensor:
+        gt = super()._stack_batch_gt(batch_data_samples)
+        if self.loss_resolution == 'low_res' and gt.shape[-2:] != self.low_res_size:
+            gt = F.interpolate(gt.float(), size=self.low_res_size, mode='nearest').long()
+        return gt
+

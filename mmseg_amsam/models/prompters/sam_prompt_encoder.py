@@ -1,0 +1,63 @@
+"""SAM's prompt encoder (frozen): turns one box per image into sparse tokens and gives the dense embedding."""
+from typing import Optional, Tuple
+
+import torch
+from mmengine.model import BaseModule
+from mmseg.registry import MODELS
+from segment_anything.modeling import PromptEncoder
+
+from ..utils.freeze import freeze
+from ..utils.sam_checkpoint import load_sam_state_dict, load_state_into
+
+
+@MODELS.register_module()
+class SAMPromptEncoder(BaseModule):
+    """segment-anything's ``PromptEncoder`` for a square ``img_size`` input, frozen.
+
+    ``forward(boxes, has_box, batch_size)`` returns ``(sparse (B, 2|0, C), dense (B, C, h, w))``; boxes are
+    ``(B, 4)`` xyxy in SAM input pixels. Images of a batch without a box (``has_box`` False) get SAM's two
+    ``not_a_point`` padding tokens in place of the box corners, so a mixed batch keeps one tensor; a batch where no
+    image has a box gets no sparse tokens at all (BLO-SAM's default prompt).
+    """
+
+    def __init__(self, embed_dim: int = 256, img_size: int = 256, patch_size: int = 16, mask_in_chans: int = 16,
+                 checkpoint: Optional[str] = None, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        grid = img_size // patch_size
+        self.prompt_encoder = PromptEncoder(embed_dim=embed_dim, image_embedding_size=(grid, grid),
+                                            input_image_size=(img_size, img_size), mask_in_chans=mask_in_chans)
+        self.checkpoint = checkpoint
+        if checkpoint:
+            state = load_sam_state_dict(checkpoint, 'prompt_encoder.')
+            load_state_into(self.prompt_encoder, state, checkpoint, 'SAM prompt encoder')
+        freeze(self.prompt_encoder)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.prompt_encoder.eval()
+        return self
+
+    @property
+    def no_mask_embed(self) -> torch.Tensor:
+        return self.prompt_encoder.no_mask_embed.weight
+
+    def dense_pe(self) -> torch.Tensor:
+        """Positional encoding of the image embedding grid, ``(1, C, h, w)``."""
+        return self.prompt_encoder.get_dense_pe()
+
+    @torch.no_grad()
+    def forward(self, boxes: Optional[torch.Tensor], has_box: Optional[torch.Tensor],
+                batch_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        pe = self.prompt_encoder
+        dim = pe.embed_dim
+        device = pe.no_mask_embed.weight.device
+        if boxes is None or has_box is None or not bool(has_box.any()):
+            sparse = torch.empty(batch_size, 0, dim, device=device)
+        else:
+            sparse = pe._embed_boxes(boxes.to(device).float())  # (B, 2, C)
+            if not bool(has_box.all()):
+                pad = pe.not_a_point_embed.weight.expand(batch_size, 2, dim)
+                sparse = torch.where(has_box.to(device).view(-1, 1, 1), sparse, pad)
+        h, w = pe.image_embedding_size
+        dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(batch_size, -1, h, w)
+        return sparse, dense

@@ -1,0 +1,3 @@
+from .amsam import AMSAM
+
+__all__ = ['AMSAM']
