@@ -1,0 +1,106 @@
+"""Training loops for bi-level optimisation: mmengine's loops fed with ``{'lower': D1, 'upper': D2}`` batches."""
+import copy
+import json
+import os.path as osp
+from typing import Dict, List, Union
+
+from mmengine.dataset import Compose
+from mmengine.dist import is_main_process
+from mmengine.logging import print_log
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+from mmseg.registry import LOOPS
+from torch.utils.data import DataLoader
+
+from .bilevel_dataloader import BiLevelDataLoader
+from .bilevel_split import split_halves
+
+SPLIT_FILE = 'bilevel_split.json'
+
+
+class _BiLevelSetup:
+    """Splits the training set into D1/D2 (seeded, recorded in the work dir) and points validation at D2."""
+
+    def _setup_bilevel(self, loader_cfg: Union[Dict, DataLoader], split_seed: int, val_on: str) -> None:
+        if val_on not in ('d2', 'val'):
+            raise ValueError(f"val_on must be 'd2' (paper: select the checkpoint on D2) or 'val', got {val_on!r}")
+        self.val_on = val_on
+        dataset = self.dataloader.dataset
+        self.d1_indices, self.d2_indices = split_halves(len(dataset), split_seed)
+        names = [self._name(dataset, i) for i in range(len(dataset))]
+        self.split = dict(seed=split_seed, d1=[names[i] for i in self.d1_indices],
+                          d2=[names[i] for i in self.d2_indices])
+        if is_main_process():
+            with open(osp.join(self.runner.work_dir, SPLIT_FILE), 'w') as f:
+                json.dump(self.split, f, indent=1)
+        print_log(f'bi-level split (seed {split_seed}): D1 = {len(self.d1_indices)} images, '
+                  f'D2 = {len(self.d2_indices)} images; recorded in {SPLIT_FILE}', logger='current')
+        lower = self._subset_loader(loader_cfg, self.d1_indices)
+        upper = self._subset_loader(loader_cfg, self.d2_indices)
+        self.dataloader = BiLevelDataLoader(lower, upper)
+
+    @staticmethod
+    def _name(dataset, index: int) -> str:
+        info = dataset.get_data_info(index) if hasattr(dataset, 'get_data_info') else {}
+        return osp.basename(info.get('img_path', str(index)))
+
+    def _subset_loader(self, loader_cfg, indices: List[int]) -> DataLoader:
+        subset = self.dataloader.dataset.get_subset(indices)
+        if isinstance(loader_cfg, DataLoader):
+            return DataLoader(subset, batch_size=loader_cfg.batch_size, shuffle=True,
+                              collate_fn=loader_cfg.collate_fn, num_workers=loader_cfg.num_workers)
+        cfg = copy.deepcopy(loader_cfg)
+        cfg['dataset'] = subset
+        return self.runner.build_dataloader(cfg, seed=self.runner.seed,
+                                            diff_rank_seed=self.runner._randomness_cfg.get('diff_rank_seed', False))
+
+    def _validate_on_d2(self) -> None:
+        """Replace the validation set by D2 (with the validation pipeline), as the paper selects checkpoints."""
+        val_loop = self.runner.val_loop
+        if self.val_on != 'd2' or val_loop is None:
+            return
+        val_cfg = self.runner.cfg.get('val_dataloader')
+        d2 = self.dataloader.upper.dataset.get_subset(list(range(len(self.d2_indices))))
+        d2.pipeline = Compose(copy.deepcopy(val_cfg['dataset']['pipeline']))
+        cfg = copy.deepcopy(val_cfg)
+        cfg['dataset'] = d2
+        cfg.pop('sampler', None)
+        cfg['sampler'] = dict(type='DefaultSampler', shuffle=False)
+        val_loop.dataloader = self.runner.build_dataloader(cfg, seed=self.runner.seed)
+        print_log(f'validating on D2 ({len(d2)} images) to select the best checkpoint', logger='current')
+
+
+@LOOPS.register_module()
+class BiLevelEpochBasedTrainLoop(_BiLevelSetup, EpochBasedTrainLoop):
+    """Epoch-based bi-level loop: an epoch is one pass over D1 (with D2 alongside), as in BLO-SAM.
+
+    Args (besides ``EpochBasedTrainLoop``'s):
+        split_seed: seed of the D1/D2 split (recorded in ``work_dir/bilevel_split.json``).
+        val_on: ``'d2'`` validates on D2 (the paper's model selection) or ``'val'`` on ``val_dataloader``.
+    """
+
+    def __init__(self, runner, dataloader, max_epochs: int, val_begin: int = 1, val_interval: int = 1,
+                 dynamic_intervals=None, split_seed: int = 0, val_on: str = 'd2') -> None:
+        loader_cfg = copy.deepcopy(dataloader) if isinstance(dataloader, dict) else dataloader
+        super().__init__(runner, dataloader, max_epochs, val_begin, val_interval, dynamic_intervals)
+        self._setup_bilevel(loader_cfg, split_seed, val_on)
+        self._max_iters = self._max_epochs * len(self.dataloader)
+
+    def run(self):
+        self._validate_on_d2()
+        return super().run()
+
+
+@LOOPS.register_module()
+class BiLevelIterBasedTrainLoop(_BiLevelSetup, IterBasedTrainLoop):
+    """Iteration-based bi-level loop: each iteration takes one D1 batch and one D2 batch."""
+
+    def __init__(self, runner, dataloader, max_iters: int, val_begin: int = 1, val_interval: int = 1000,
+                 dynamic_intervals=None, split_seed: int = 0, val_on: str = 'd2') -> None:
+        loader_cfg = copy.deepcopy(dataloader) if isinstance(dataloader, dict) else dataloader
+        super().__init__(runner, dataloader, max_iters, val_begin, val_interval, dynamic_intervals)
+        self._setup_bilevel(loader_cfg, split_seed, val_on)
+        self.dataloader_iterator = self.dataloader.infinite()
+
+    def run(self):
+        self._validate_on_d2()
+        return super().run()
