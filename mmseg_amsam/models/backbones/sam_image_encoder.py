@@ -9,6 +9,7 @@ from mmseg.registry import MODELS
 from segment_anything.modeling import ImageEncoderViT
 from torch import nn
 
+from ..utils.embedding_cache import file_stamp
 from ..utils.freeze import freeze
 from ..utils.sam_checkpoint import load_sam_state_dict, load_state_into
 
@@ -79,7 +80,7 @@ class SAMImageEncoder(BaseModule):
     @property
     def cache_key(self) -> tuple:
         """What determines this encoder's output for a given input (used by the embedding cache)."""
-        return ('SAMImageEncoder', self.arch, self.img_size, self.checkpoint)
+        return ('SAMImageEncoder', self.arch, self.img_size, file_stamp(self.checkpoint), self.is_frozen)
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -13,6 +13,8 @@ from mmseg.utils import add_prefix
 from torch import Tensor
 
 from ...engine.bilevel_step import bilevel_train_step
+from ..utils.embedding_cache import EmbeddingCache
+from ..prompters.prompt_checks import require_prompts
 
 
 @MODELS.register_module()
@@ -29,6 +31,8 @@ class AMSAM(BaseSegmentor):
         learnable_prompt: the upper-level parameters (``LearnablePrompt``), initialised from SAM's
             ``no_mask_embed``; None freezes the prompt (plain SAM / SAMed-style baselines keep it, single level).
         sam_checkpoint: an official SAM checkpoint given to every SAM part that does not name its own.
+        embedding_cache: ``dict(max_gb=4.0, disk_dir=None)`` caches the frozen encoder's output per distinct input
+            (see ``EmbeddingCache``); None computes it every time. Ignored when the encoder is not frozen.
         img_size: SAM input size (default 256 as BLO-SAM), given to every SAM part that does not name its own.
 
     ``predict`` returns ``SegDataSample`` s with ``seg_logits`` (softmax-able class logits) and ``pred_sem_seg`` at
@@ -37,7 +41,8 @@ class AMSAM(BaseSegmentor):
 
     def __init__(self, backbone: dict, decode_head: dict, prompt_encoder: dict = dict(type='SAMPromptEncoder'),
                  prompter: Optional[dict] = None, learnable_prompt: Optional[dict] = dict(type='LearnablePrompt'),
-                 sam_checkpoint: Optional[str] = None, img_size: int = 256, data_preprocessor=None,
+                 sam_checkpoint: Optional[str] = None, img_size: int = 256,
+                 embedding_cache: Optional[dict] = dict(max_gb=4.0, disk_dir=None), data_preprocessor=None,
                  train_cfg=None, test_cfg=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         parts = [copy.deepcopy(c) for c in (backbone, prompt_encoder, decode_head)]
@@ -57,11 +62,20 @@ class AMSAM(BaseSegmentor):
             self.learnable_prompt = MODELS.build(learnable_prompt)
             self.learnable_prompt.init_from(self.prompt_encoder.no_mask_embed)
         self.train_cfg, self.test_cfg = train_cfg or {}, test_cfg or {}
+        self.embedding_cache = None
+        if embedding_cache is not None and getattr(self.backbone, 'is_frozen', False):
+            cache_cfg = dict(embedding_cache)
+            self.embedding_cache = EmbeddingCache(self.backbone.cache_key,
+                                                  max_bytes=int(cache_cfg.get('max_gb', 4.0) * 2**30),
+                                                  disk_dir=cache_cfg.get('disk_dir'))
+        self.cache_in_training = True  # switched off by EmbeddingCacheHook when training augmentation is random
 
     # ---- the forward path of Fig. 2 -------------------------------------------------------------------------
     def extract_feat(self, inputs: Tensor) -> Tensor:
-        """Image embeddings ``(B, 256, img_size/16, img_size/16)`` from the frozen encoder."""
-        return self.backbone(inputs)
+        """Image embeddings ``(B, 256, img_size/16, img_size/16)`` from the frozen encoder (cached)."""
+        if self.embedding_cache is None or (self.training and not self.cache_in_training):
+            return self.backbone(inputs)
+        return self.embedding_cache(inputs, self.backbone)
 
     @torch.no_grad()
     def frozen_features(self, inputs: Tensor, data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
@@ -73,6 +87,7 @@ class AMSAM(BaseSegmentor):
         boxes = has_box = None
         if self.prompter is not None:
             boxes, has_box = self.prompter(inputs, data_samples)
+            require_prompts(self, has_box, data_samples)  # fallback='none' without a learned prompt
         sparse, dense = self.prompt_encoder(boxes, has_box, inputs.shape[0])
         return dict(feats=self.extract_feat(inputs), sparse=sparse, dense=dense, has_box=has_box, boxes=boxes)
 

@@ -1,0 +1,113 @@
+"""The frozen-encoder embedding cache: same outputs, one encoder pass per distinct image, safe keys, bounds."""
+import copy
+import os
+
+import torch
+from mmengine.config import Config
+from mmseg.registry import MODELS
+
+from cfg_helpers import model_cfg
+from mmseg_amsam.engine import EmbeddingCacheHook
+from mmseg_amsam.models.utils.embedding_cache import EmbeddingCache, random_transforms
+from test_bilevel import data_batch, tiny_model_and_wrappers
+
+
+def counting(model):
+    calls = []
+    forward = model.backbone.forward
+
+    def wrapped(x):
+        calls.append(x.shape[0])
+        return forward(x)
+
+    model.backbone.forward = wrapped
+    return calls
+
+
+def test_cached_training_equals_uncached_and_encodes_each_image_once():
+    cached, ow_c = tiny_model_and_wrappers()
+    plain, ow_p = tiny_model_and_wrappers()
+    plain.embedding_cache = None
+    calls = counting(cached)
+    for step in range(3):
+        data = dict(lower=data_batch(0), upper=data_batch(1))
+        log_c = cached.train_step(copy.deepcopy(data), ow_c)
+        log_p = plain.train_step(copy.deepcopy(data), ow_p)
+        assert log_c['lower.loss'] == log_p['lower.loss'] and log_c['upper.loss'] == log_p['upper.loss']
+    for (n, p), (_, q) in zip(cached.named_parameters(), plain.named_parameters()):
+        assert torch.equal(p, q), n
+    assert sum(calls) == 2  # two distinct images over 3 steps x 2 levels
+    stats = cached.embedding_cache.stats()
+    assert stats['entries'] == 2 and stats['hits'] == 4 and stats['misses'] == 2
+
+
+def test_a_different_input_or_encoder_never_hits(tmp_path):
+    cache = EmbeddingCache(('enc', 'a'))
+    encode = lambda x: x.mean(dim=1, keepdim=True)  # noqa: E731
+    x = torch.randn(2, 3, 8, 8)
+    first = cache(x, encode)
+    y = x.clone()
+    y[1, 0, 0, 0] += 1e-3  # e.g. another normalisation / resize: different content
+    second = cache(y, encode)
+    assert cache.stats()['hits'] == 1 and cache.stats()['misses'] == 3
+    assert torch.equal(second[1], encode(y[1:2])[0]) and torch.equal(first[1], encode(x[1:2])[0])
+    # the encoder key (arch, size, checkpoint path + mtime) separates on-disk entries of different encoders
+    a = EmbeddingCache(('SAMImageEncoder', 'tiny', 256, 'ckpt1'), disk_dir=str(tmp_path))
+    b = EmbeddingCache(('SAMImageEncoder', 'tiny', 256, 'ckpt2'), disk_dir=str(tmp_path))
+    a(x, encode)
+    b(x, lambda t: t.mean(dim=1, keepdim=True) * 2)
+    assert a.owner != b.owner and len(os.listdir(tmp_path)) == 4
+    enc = MODELS.build(model_cfg()).backbone
+    assert enc.cache_key != MODELS.build(model_cfg(img_size=64, data_preprocessor=dict(size=(64, 64)))).backbone.cache_key
+
+
+def test_disk_store_and_memory_bound(tmp_path):
+    encode_calls = []
+
+    def encode(x):
+        encode_calls.append(len(x))
+        return x * 2
+
+    x = torch.randn(3, 4, 16, 16)  # 4 KiB per image
+    EmbeddingCache(('k', ), disk_dir=str(tmp_path))(x, encode)
+    fresh = EmbeddingCache(('k', ), disk_dir=str(tmp_path))  # a new process: loads from disk
+    torch.testing.assert_close(fresh(x, encode), x * 2)
+    assert encode_calls == [3] and not [f for f in os.listdir(tmp_path) if f.endswith('.tmp')]
+    small = EmbeddingCache(('k', ), max_bytes=2 * 4096)
+    small(x, encode)
+    assert len(small) == 2 and small.nbytes <= 2 * 4096  # least recently used dropped
+
+
+def test_prediction_with_cache_equals_without():
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg()).eval()
+    plain = copy.deepcopy(model)
+    plain.embedding_cache = None
+    batch = model.data_preprocessor(data_batch(3, n=2), False)
+    with torch.no_grad():
+        for _ in range(2):
+            a = model._forward(batch['inputs'], batch['data_samples'])
+            b = plain._forward(batch['inputs'], batch['data_samples'])
+            assert torch.equal(a, b)
+    assert model.embedding_cache.stats()['hits'] == 2
+
+
+def test_random_pipeline_turns_the_cache_off_for_training():
+    assert random_transforms([dict(type='LoadImageFromFile'), dict(type='RandomFlip', prob=0.5),
+                              dict(type='PhotoMetricDistortion'), dict(type='Resize')]) == \
+        ['RandomFlip', 'PhotoMetricDistortion']
+    model = MODELS.build(model_cfg())
+
+    class FakeRunner:
+        cfg = Config(dict(train_dataloader=dict(dataset=dict(pipeline=[dict(type='RandomFlip', prob=0.5)]))))
+        logger = type('L', (), dict(info=lambda self, msg: None))()
+
+    FakeRunner.model = model
+    EmbeddingCacheHook().before_train(FakeRunner())
+    assert model.cache_in_training is False
+    calls = counting(model)
+    model.train()
+    batch = model.data_preprocessor(data_batch(0), True)
+    model.loss(batch['inputs'], batch['data_samples'])
+    model.loss(batch['inputs'], batch['data_samples'])
+    assert sum(calls) == 2 and len(model.embedding_cache) == 0
