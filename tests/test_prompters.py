@@ -115,3 +115,12 @@ def test_learnable_prompt_starts_at_the_box_embedding():
     assert torch.equal(d3, dense + 2)
     sparse0, _ = pe(None, None, 3)
     assert sparse0.shape == (3, 0, 256)
+
+
+def test_detector_does_not_change_torch_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    prompter = YOLOBoxPrompter(model='yolov8n.yaml', imgsz=64, use_original_image=False)
+    prompter(torch.randn(1, 3, 64, 64), [sample(img=(64, 64))])
+    assert torch.get_num_threads() == 2  # ultralytics would leave the whole process on 1 thread
+    torch.set_num_threads(before)

@@ -1,4 +1,5 @@
 """Automated prompting (paper Fig. 2): a frozen YOLOv8 gives the highest-confidence box of each image."""
+import copy
 import os
 from typing import Dict, List, Optional, Sequence
 
@@ -7,6 +8,7 @@ import numpy as np
 import torch
 from mmseg.registry import MODELS
 
+from ..utils.embedding_cache import file_stamp, tensor_digest
 from ..utils.sam_input import denormalize_to_uint8
 from .box_prompter import BoxPrompter, scale_box
 
@@ -27,7 +29,7 @@ class YOLOBoxPrompter(BoxPrompter):
         imgsz: detector input size (ultralytics letterboxes the image to it).
         use_original_image: detect on the original image file (``img_path``) at its true aspect ratio and map the box
             to the network input; otherwise (or when the file is unavailable) detect on the network input itself.
-        cache: remember each image's box (keyed by path and input shape): the detector is frozen and deterministic.
+        cache: remember each image's box: the detector is frozen and deterministic (see ``_sources`` for the keys).
 
     The detector is not registered as a sub-module: it is frozen, not part of the trained checkpoint, and
     ultralytics' ``Model.train()`` would start a YOLO training run if ``nn.Module.train`` recursed into it.
@@ -56,27 +58,44 @@ class YOLOBoxPrompter(BoxPrompter):
         self.mean, self.std = mean, std
         self._boxes: Dict[tuple, Optional[tuple]] = {}
 
+    def __deepcopy__(self, memo):
+        """Copies share the frozen detector (ultralytics models hold locks and cannot be deep-copied)."""
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            clone.__dict__[key] = value if key == 'detector' else copy.deepcopy(value, memo)
+        return clone
+
     @property
     def cache_key(self) -> tuple:
         return ('YOLOBoxPrompter', self.model_path, self.conf, self.iou, self.imgsz, tuple(self.classes or ()),
                 self.use_original_image)
 
     def _sources(self, inputs: torch.Tensor, data_samples: Sequence) -> List[tuple]:
-        """(key, BGR uint8 image, its (h, w), network-input (h, w)) per image."""
+        """(cache key, BGR uint8 image to detect on or None when cached, network-input (h, w)) per image.
+
+        Keys: the original file (path, mtime, size) and the input shape when detecting on the file, otherwise the
+        content of the network input -- so an edited file or a different pipeline never reuses a stale box.
+        """
         rgb = None
         out = []
         for i, sample in enumerate(data_samples):
             meta = sample.metainfo
             img_hw = tuple(meta.get('img_shape', inputs.shape[-2:])[:2])
             path = meta.get('img_path')
-            key = (path, img_hw) if path else None
+            from_file = self.use_original_image and path and os.path.isfile(path)
+            if from_file:
+                key = ('file', file_stamp(path), img_hw)
+            else:
+                key = ('input', tensor_digest(inputs[i, :, :img_hw[0], :img_hw[1]]))
             image = None
-            if self.use_original_image and path and os.path.isfile(path) and not (self.cache and key in self._boxes):
-                image = cv2.imread(path, cv2.IMREAD_COLOR)
-            if image is None and not (self.cache and key in self._boxes):
-                if rgb is None:
-                    rgb = denormalize_to_uint8(inputs, self.mean, self.std).permute(0, 2, 3, 1).cpu().numpy()
-                image = np.ascontiguousarray(rgb[i, :img_hw[0], :img_hw[1], ::-1])
+            if not (self.cache and key in self._boxes):
+                if from_file:
+                    image = cv2.imread(path, cv2.IMREAD_COLOR)
+                if image is None:
+                    if rgb is None:
+                        rgb = denormalize_to_uint8(inputs, self.mean, self.std).permute(0, 2, 3, 1).cpu().numpy()
+                    image = np.ascontiguousarray(rgb[i, :img_hw[0], :img_hw[1], ::-1])
             out.append((key, image, img_hw))
         return out
 
@@ -85,15 +104,20 @@ class YOLOBoxPrompter(BoxPrompter):
         todo = [i for i, (key, image, _) in enumerate(sources) if image is not None]
         if todo:
             device = 'cpu' if inputs.device.type == 'cpu' else str(inputs.device)
-            results = self.detector.predict([sources[i][1] for i in todo], conf=self.conf, iou=self.iou,
-                                            classes=self.classes, imgsz=self.imgsz, device=device, verbose=False)
+            threads = torch.get_num_threads()
+            try:
+                results = self.detector.predict([sources[i][1] for i in todo], conf=self.conf, iou=self.iou,
+                                                classes=self.classes, imgsz=self.imgsz, device=device,
+                                                verbose=False)
+            finally:
+                torch.set_num_threads(threads)  # ultralytics' CPU predictor drops torch to 1 thread for the process
             for i, res in zip(todo, results):
                 key, image, img_hw = sources[i]
                 box = None
                 if res.boxes is not None and len(res.boxes):
                     best = int(res.boxes.conf.argmax())
                     box = scale_box(res.boxes.xyxy[best].tolist(), image.shape[:2], img_hw)
-                if self.cache and key is not None:
+                if self.cache:
                     self._boxes[key] = box
                 sources[i] = (key, box, img_hw)
         return [src[1] if i in todo else self._boxes[src[0]] for i, src in enumerate(sources)]
