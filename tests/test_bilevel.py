@@ -240,3 +240,34 @@ def test_resume_gives_the_same_parameters_and_optimizer_state(demo_root, tmp_pat
         for k, st in sa[level]['state'].items():
             torch.testing.assert_close(st['exp_avg'], sb[level]['state'][k]['exp_avg'], rtol=0, atol=1e-7)
         assert sa[level]['param_groups'][0]['lr'] == pytest.approx(sb[level]['param_groups'][0]['lr'])
+
+
+def test_unrolled_training_step_uses_the_unrolled_hypergradient():
+    """In training the virtual step is the real lower step; the prompt's gradient equals the virtual-step
+    hypergradient computed independently on a copy taken before the step."""
+    model, ow = tiny_model_and_wrappers(unrolled=True)
+    d1, d2 = data_batch(0), data_batch(1)
+    for _ in range(2):  # give AdamW some moment estimates first
+        model.train_step(dict(lower=copy.deepcopy(d1), upper=copy.deepcopy(d2)), ow)
+    twin, twin_ow = copy.deepcopy((model, ow))
+    b1 = twin.data_preprocessor(copy.deepcopy(d1), True)
+    b2 = twin.data_preprocessor(copy.deepcopy(d2), True)
+    f1 = twin.frozen_features(b1['inputs'], b1['data_samples'])
+    f2 = twin.frozen_features(b2['inputs'], b2['data_samples'])
+    lower_p = [p for g in twin_ow['lower'].optimizer.param_groups for p in g['params']]
+    upper_p = [p for g in twin_ow['upper'].optimizer.param_groups for p in g['params']]
+    expected, _ = unrolled_hypergradient(
+        lambda: twin.parse_losses(twin.loss_from(f1, b1['data_samples']))[0],
+        lambda: twin.parse_losses(twin.loss_from(f2, b2['data_samples']))[0], lower_p, upper_p,
+        twin_ow['lower'].optimizer)
+    got = {}
+    step = ow['upper'].step
+
+    def spy(*a, **k):
+        got['grads'] = [p.grad.clone() for g in ow['upper'].optimizer.param_groups for p in g['params']]
+        return step(*a, **k)
+
+    ow['upper'].step = spy
+    model.train_step(dict(lower=copy.deepcopy(d1), upper=copy.deepcopy(d2)), ow)
+    for g, e in zip(got['grads'], expected):
+        torch.testing.assert_close(g, e, rtol=1e-3, atol=1e-6)

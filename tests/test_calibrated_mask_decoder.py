@@ -63,6 +63,8 @@ def test_only_lora_and_decoder_parts_train():
     assert any('transformer.layers.0.self_attn.q_proj.base.weight' in n for n in frozen)
     assert any('transformer.layers.0.mlp' in n for n in frozen)
     assert 'calibration.channel_weights' in trainable
+    assert 'decoder.output_hypernetworks_mlps.1.layers.0.weight' in trainable
+    assert not any(n.startswith('decoder.output_hypernetworks_mlps.0.') for n in trainable)  # output unused
 
 
 def test_lora_gradients_reach_b_first():

@@ -7,6 +7,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout without installing
 
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
@@ -47,6 +49,10 @@ def main():
         enable_amp(cfg)
         print_log('AMP enabled', logger='current', level=logging.INFO)
     cfg.resume = args.resume
+    if args.launcher == 'pytorch' and not torch.cuda.is_available() and not dist.is_initialized():
+        # CPU processes (gloo): mmengine's launcher would call torch.cuda.set_device; the Runner reuses this group
+        dist.init_process_group('gloo')
+        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
     runner = Runner.from_cfg(cfg)
     runner.train()
 

@@ -12,6 +12,10 @@ With lower parameters ``w``, upper parameters ``A``, lower loss ``L1`` (on D1) a
    DARTS' ``-xi H gw``);
 4. hypergradient ``gA + implicit``. The lower weights are restored bit-for-bit afterwards.
 
+In training (``bilevel_step``) the virtual step is the lower level's real step: the lower optimizer steps from
+``w`` with ``g1`` and the upper level then differentiates through that very step (``hypergradient_at``), so the
+gradient ``g1`` is shared and one unrolled step costs 4 forward/backward passes instead of 5 (first-order: 2).
+
 Gradients are taken with ``torch.autograd.grad`` on explicit parameter lists; no ``.grad`` is read or written.
 This runs in fp32 (callers keep it outside autocast).
 """
@@ -89,39 +93,61 @@ def _grads(loss: Tensor, params: Sequence[Tensor], create_graph: bool = False) -
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
+def hypergradient_at(lower_loss: LossFn, upper_loss: LossFn, lower_params: Sequence[Tensor],
+                     upper_params: Sequence[Tensor], origin: Sequence[Tensor], deriv: Sequence[Tensor],
+                     fd_eps: float = 0.01, reduce: Optional[Callable[[List[Tensor]], None]] = None
+                     ) -> Tuple[List[Tensor], Tensor]:
+    """Steps 2-4 of the module doc, with the lower parameters currently holding ``w'`` (one optimizer step taken
+    from ``origin`` = ``w`` with update derivative ``deriv``). The parameters hold ``w'`` again afterwards.
+
+    ``reduce`` (in-place average over processes) is applied to every gradient used, so that with data parallelism
+    each process computes the hypergradient of the global losses (same direction, same result on every rank).
+    """
+    reduce = reduce or (lambda grads: None)
+    lower_params, upper_params = list(lower_params), list(upper_params)
+    current = [p.detach().clone() for p in lower_params]
+    l2 = upper_loss()
+    grads = _grads(l2, lower_params + upper_params)
+    reduce(grads)
+    g_w, g_a = grads[:len(lower_params)], grads[len(lower_params):]
+    z = [d * g for d, g in zip(deriv, g_w)]
+    norm = float(torch.sqrt(sum((t.double()**2).sum() for t in z)))
+    if norm > 0:
+        eps = fd_eps / norm
+        sides = []
+        try:
+            for sign in (1.0, -1.0):
+                with torch.no_grad():
+                    for p, w, t in zip(lower_params, origin, z):
+                        p.copy_(w + sign * eps * t)
+                sides.append(_grads(lower_loss(), upper_params))
+                reduce(sides[-1])
+        finally:
+            with torch.no_grad():
+                for p, w in zip(lower_params, current):
+                    p.copy_(w)
+        g_a = [a + (plus - minus) / (2 * eps) for a, plus, minus in zip(g_a, *sides)]
+    return g_a, l2.detach()
+
+
 def unrolled_hypergradient(lower_loss: LossFn, upper_loss: LossFn, lower_params: Sequence[Tensor],
                            upper_params: Sequence[Tensor], optimizer: torch.optim.Optimizer,
-                           fd_eps: float = 0.01, lower_grads: Optional[Sequence[Tensor]] = None
+                           fd_eps: float = 0.01, reduce: Optional[Callable[[List[Tensor]], None]] = None
                            ) -> Tuple[List[Tensor], Tensor]:
-    """Second-order hypergradient ``dL2(w'(A), A)/dA`` (see module doc). Returns ``(grads for upper_params, L2)``.
-
-    ``lower_loss()`` / ``upper_loss()`` evaluate the losses at the parameters' current values.
-    """
-    lower_params, upper_params = list(lower_params), list(upper_params)
-    saved = [p.detach().clone() for p in lower_params]
-    if lower_grads is None:
-        lower_grads = _grads(lower_loss(), lower_params)
-    virtual, deriv = virtual_step(optimizer, lower_params, lower_grads)
+    """Second-order hypergradient ``dL2(w'(A), A)/dA`` with a *virtual* lower step (see module doc); the lower
+    parameters and the optimizer state are left exactly as they were. Returns ``(grads for upper_params, L2)``."""
+    lower_params = list(lower_params)
+    origin = [p.detach().clone() for p in lower_params]
+    g1 = _grads(lower_loss(), lower_params)
+    if reduce:
+        reduce(g1)
+    virtual, deriv = virtual_step(optimizer, lower_params, g1)
     try:
         with torch.no_grad():
             for p, v in zip(lower_params, virtual):
                 p.copy_(v)
-        l2 = upper_loss()
-        grads = _grads(l2, lower_params + upper_params)
-        g_w, g_a = grads[:len(lower_params)], grads[len(lower_params):]
-        z = [d * g for d, g in zip(deriv, g_w)]
-        norm = torch.sqrt(sum((t.double()**2).sum() for t in z))
-        if float(norm) > 0:
-            eps = fd_eps / float(norm)
-            sides = []
-            for sign in (1.0, -1.0):
-                with torch.no_grad():
-                    for p, w, t in zip(lower_params, saved, z):
-                        p.copy_(w + sign * eps * t)
-                sides.append(_grads(lower_loss(), upper_params))
-            g_a = [a + (plus - minus) / (2 * eps) for a, plus, minus in zip(g_a, *sides)]
+        return hypergradient_at(lower_loss, upper_loss, lower_params, upper_params, origin, deriv, fd_eps, reduce)
     finally:
         with torch.no_grad():
-            for p, w in zip(lower_params, saved):
+            for p, w in zip(lower_params, origin):
                 p.copy_(w)
-    return g_a, l2.detach()

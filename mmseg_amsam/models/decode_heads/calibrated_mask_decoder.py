@@ -66,6 +66,8 @@ class CalibratedMaskDecoder(BaseDecodeHead):
         for name, p in self.decoder.named_parameters():
             if name.startswith(tuple(trainable)):
                 p.requires_grad_(True)
+        for p in self.decoder.output_hypernetworks_mlps[0].parameters():
+            p.requires_grad_(False)  # SAM's single-mask token: its mask is dropped, it would get no gradient
         self.num_lora_layers = add_lora_to_attention(self.decoder.transformer, lora_rank) if lora_rank else 0
         self.calibration = MaskCalibration(transformer_dim // 8, calibration, alpha)
 
