@@ -12,6 +12,8 @@ demo: setup
 	$(PY) tools/train.py configs/amsam_demo.py --work-dir $(DEMO_WORK)
 	$(PY) tools/test.py configs/amsam_demo.py $$(ls -t $(DEMO_WORK)/best_mDice_*.pth | head -n 1) \
 		--work-dir $(DEMO_WORK)/test
+	$(PY) tools/infer.py configs/amsam_demo.py $$(ls -t $(DEMO_WORK)/best_mDice_*.pth | head -n 1) \
+		data/demo_shapes/img_dir/test --out $(DEMO_WORK)/infer --overlay
 
 test: setup
 	$(PY) -m pytest -q tests

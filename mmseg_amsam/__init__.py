@@ -2,6 +2,6 @@
 
 ``import mmseg_amsam`` registers every component into mmseg's registries (``custom_imports`` in configs does it).
 """
-from . import datasets, engine, evaluation, models  # noqa: F401
+from . import apis, datasets, engine, evaluation, models  # noqa: F401
 
 __version__ = '0.1.0'

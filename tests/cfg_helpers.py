@@ -1,5 +1,6 @@
 """Shared test helper: the demo config pointed at a data root, shrunk for speed."""
 import copy
+import uuid
 import os.path as osp
 
 from mmengine.config import Config
@@ -12,6 +13,7 @@ def demo_cfg(data_root, work_dir, img_size=128, **train_cfg):
     point_at(cfg, data_root)
     shrink(cfg, img_size)
     cfg.work_dir = str(work_dir)
+    cfg.experiment_name = f'demo_{uuid.uuid4().hex[:8]}'  # mmengine keys loggers by name: keep runs apart
     if train_cfg:
         cfg.train_cfg.update(train_cfg)
     cfg.default_hooks.logger.interval = 1

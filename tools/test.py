@@ -15,10 +15,15 @@ import mmseg_amsam  # noqa: E402,F401
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (and eval) a segmentor')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or `none` to test the model as built from the config '
+                        '(e.g. configs/sam-yolo_*.py: pretrained SAM + YOLO, nothing trained)')
     parser.add_argument('--work-dir', help='the directory to save the evaluation metrics')
     parser.add_argument('--out', help='directory to save the predicted masks (PNG)')
-    parser.add_argument('--show-dir', help='directory to save overlays of predictions')
+    parser.add_argument('--show-dir', help='directory to save overlays of predictions (mmseg SegVisualizationHook: '
+                        'DIR/vis_data/vis_image/*.png)')
+    parser.add_argument('--show-interval', type=int, default=1,
+                        help='with --show-dir: draw every N-th test image (default 1 = all; the hook\'s own '
+                        'default would be 50)')
     parser.add_argument('--wait-time', type=float, default=2)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override settings in the config')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -39,10 +44,11 @@ def main():
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+    cfg.load_from = None if args.checkpoint.lower() == 'none' else args.checkpoint
     if args.show_dir:
-        vis = cfg.default_hooks.visualization
+        vis = cfg.default_hooks.setdefault('visualization', dict(type='SegVisualizationHook'))
         vis['draw'] = True
+        vis['interval'] = args.show_interval
         cfg.visualizer['save_dir'] = args.show_dir
     if args.out:
         cfg.test_evaluator = [cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict) else cfg.test_evaluator

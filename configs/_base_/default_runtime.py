@@ -7,9 +7,18 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+# no fixed `name`: mmengine then names the visualizer after the run, so two runs in one process never share one
+visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends)
 log_processor = dict(by_epoch=True)
 log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0)
+# Checkpoints keep only the trained weights (frozen SAM / prompt encoder are rebuilt from `model.sam_checkpoint`
+# when loading, see mmseg_amsam/engine/hooks/trainable_only_checkpoint_hook.py); num_classes is checked against the
+# dataset before the run starts; the embedding cache is switched off for random training pipelines and reported.
+custom_hooks = [
+    dict(type='TrainableOnlyCheckpointHook'),
+    dict(type='NumClassesCheckHook'),
+    dict(type='EmbeddingCacheHook'),
+]

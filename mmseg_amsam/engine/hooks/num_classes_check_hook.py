@@ -12,7 +12,8 @@ class NumClassesCheckHook(Hook):
 
     In training the training set is checked (``train_dataloader.dataset.metainfo['classes']``); in
     ``runner.val()`` / ``runner.test()`` the validation / test set. The classes count the background (mmseg's
-    convention: a binary task has ``classes=('background', 'foreground')`` and ``num_classes=2``). A mismatch
+    convention: a binary task has ``classes=('background', 'foreground')`` and ``num_classes=2``, or ``num_classes=1``
+    with one sigmoid channel and a ``threshold``, mmseg's binary mode). A mismatch
     raises ``ValueError`` naming the config field to change, before any weights are loaded or a step is run.
     """
 
@@ -32,6 +33,8 @@ class NumClassesCheckHook(Hook):
             classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
             if classes is None:
                 continue
+            if num_classes == 1 and len(classes) == 2 and getattr(head, 'out_channels', None) == 1:
+                return  # mmseg's one-channel binary mode (sigmoid + threshold) on a background/foreground set
             if len(classes) != num_classes:
                 raise ValueError(
                     f'model.decode_head.num_classes = {num_classes}, but the {field} dataset '

@@ -94,7 +94,10 @@ def seeded(seed: Optional[int]):
 
 def build_model(model_cfg: dict, seed: Optional[int] = None) -> nn.Module:
     """``MODELS.build(model_cfg)`` under ``seed`` (what a Runner with ``randomness.seed=seed`` builds)."""
+    from mmengine.registry import DefaultScope, init_default_scope
     from mmseg.registry import MODELS
+    if DefaultScope.get_current_instance() is None:
+        init_default_scope('mmseg')
     with seeded(seed):
         return MODELS.build(copy.deepcopy(model_cfg))
 
@@ -204,6 +207,7 @@ class TrainableOnlyCheckpointHook(Hook):
         self.enabled = enabled
         self._reference: Optional[Dict[str, str]] = None  # key -> digest of droppable frozen tensors
         self._build_seed: Optional[int] = None
+        self._detector: Optional[str] = None
         self._logged = False
 
     def before_run(self, runner) -> None:
@@ -245,6 +249,7 @@ class TrainableOnlyCheckpointHook(Hook):
             self._build_seed = runner.seed
         if self._reference is None:
             self._reference = self._reference_digests(runner, model, state, trainable)
+            self._detector = detector_digest(model)  # frozen as well: once
         digests = {}
         for key, ref in self._reference.items():
             if key not in state or key in trainable:
@@ -261,7 +266,7 @@ class TrainableOnlyCheckpointHook(Hook):
         sources = frozen_sources(runner.cfg.get('model'))
         checkpoint.setdefault('meta', {})[META_KEY] = dict(
             format=FORMAT, **sources, seed=self._build_seed, num_tensors=len(digests), digests=digests,
-            detector=detector_digest(model))
+            detector=self._detector)
         if not self._logged:
             self._logged = True
             runner.logger.info(

@@ -1,0 +1,3 @@
+from .inferencer import AMSAMInferencer, ImageLoadError, InferenceResult
+
+__all__ = ['AMSAMInferencer', 'ImageLoadError', 'InferenceResult']

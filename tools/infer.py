@@ -1,0 +1,121 @@
+"""Segment images with a trained model: one mask PNG per image (+ optional overlays with the prompt box).
+
+    python tools/infer.py CONFIG CHECKPOINT INPUT --out DIR [--overlay] [--palette] [--batch-size N] [--device D]
+
+INPUT is an image file, a folder (its images, not recursive) or a glob pattern (quote it: 'data/**/*.jpg').
+Writes, in DIR:
+    NAME.png            the mask: pixel value = class (0 background, 1 foreground); with --palette a colour PNG
+    NAME_overlay.png    (--overlay) the image with the mask blended in and the prompt box drawn
+    predictions.json    per image: mask file, prompt box (original pixels) or null, foreground fraction
+Unreadable images are skipped with a warning naming them; the others are processed and the exit status is 1 when
+any image failed (2 when INPUT matches no image).
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import DictAction  # noqa: E402
+
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Segment images with a trained AM-SAM (or any mmseg) model')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint (full or trainable-only)')
+    parser.add_argument('input', help='an image, a folder of images, or a glob pattern')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--overlay', action='store_true', help='also write NAME_overlay.png with the prompt box')
+    parser.add_argument('--palette', action='store_true', help='colour mask PNGs with the dataset palette')
+    parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass (default 1)')
+    parser.add_argument('--device', default=None, help="'cpu', 'cuda:0' ... (default: cuda:0 if available)")
+    parser.add_argument('--opacity', type=float, default=0.5, help='mask opacity in overlays (default 0.5)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides, key=value')
+    return parser.parse_args(argv)
+
+
+def collect_inputs(spec: str):
+    """Image paths named by a file, a folder or a glob, sorted."""
+    if osp.isdir(spec):
+        return sorted(osp.join(spec, f) for f in os.listdir(spec)
+                      if f.lower().endswith(IMG_EXTENSIONS) and osp.isfile(osp.join(spec, f)))
+    if osp.isfile(spec):
+        return [spec]
+    return sorted(p for p in glob.glob(spec, recursive=True) if osp.isfile(p) and p.lower().endswith(IMG_EXTENSIONS))
+
+
+def output_names(paths):
+    """File stems for the outputs, unique even when two inputs share a stem (a.jpg, a.png -> a_jpg, a_png)."""
+    stems = [osp.splitext(osp.basename(p))[0] for p in paths]
+    dup = {s for s in stems if stems.count(s) > 1}
+    names, used = [], set()
+    for path, stem in zip(paths, stems):
+        name = f'{stem}_{osp.splitext(path)[1].lstrip(".").lower()}' if stem in dup else stem
+        base, k = name, 1
+        while name in used:
+            k += 1
+            name = f'{base}_{k}'
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault('YOLO_VERBOSE', 'False')
+    import cv2
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from mmseg_amsam.apis import AMSAMInferencer
+    from mmseg_amsam.apis.drawing import overlay, save_mask
+
+    paths = collect_inputs(args.input)
+    if not paths:
+        print(f'error: no image matches {args.input!r} (extensions: {" ".join(IMG_EXTENSIONS)})', file=sys.stderr)
+        return 2
+    device = args.device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
+    inferencer = AMSAMInferencer(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options,
+                                 batch_size=args.batch_size)
+    palette = inferencer.dataset_meta.get('palette')
+    os.makedirs(args.out, exist_ok=True)
+    names = dict(zip(paths, output_names(paths)))
+    failed, records = [], []
+    with tqdm(total=len(paths), desc='infer', unit='img') as bar:
+        for path, result in zip(paths, inferencer.predict_iter(paths, errors='skip')):
+            bar.update(1)
+            if not result.ok:
+                failed.append(path)
+                tqdm.write(f'warning: {result.error} -- skipped', file=sys.stderr)
+                continue
+            name = names[path]
+            mask_file = osp.join(args.out, f'{name}.png')
+            save_mask(result.mask, mask_file, palette if args.palette else None)
+            record = dict(image=path, mask=osp.basename(mask_file),
+                          box=[round(v, 2) for v in result.box] if result.box else None,
+                          foreground_fraction=round(float((result.mask > 0).mean()), 6))
+            if args.overlay:
+                bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+                if bgr is not None:
+                    overlay_file = osp.join(args.out, f'{name}_overlay.png')
+                    drawn = overlay(bgr[..., ::-1], result.mask, result.box, palette, args.opacity)
+                    cv2.imwrite(overlay_file, np.ascontiguousarray(drawn[..., ::-1]))
+                    record['overlay'] = osp.basename(overlay_file)
+            records.append(record)
+    with open(osp.join(args.out, 'predictions.json'), 'w') as f:
+        json.dump(dict(config=args.config, checkpoint=args.checkpoint, failed=failed, images=records), f, indent=1)
+    print(f'{len(records)} of {len(paths)} images segmented into {args.out}')
+    if failed:
+        print(f'error: {len(failed)} image(s) could not be read: {", ".join(failed)}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
