@@ -1,0 +1,9 @@
+# AM-SAM: SAM ViT-B 256 px + YOLOv8 box prompt + learnable prompt + LoRA decoder + mask calibration ('sample', alpha
+# 0.7), bi-level, on Vikram Shenoy HumanSeg.
+# Shared by configs/amsam_humanseg_*shot.py (they only choose the split file).
+_base_ = [
+    '../models/amsam_vit_b.py', '../datasets/humanseg.py', '../default_runtime.py',
+    '../schedules/blo_100e.py'
+]
+# YOLO class filter: COCO class 0 = person; no person detected -> whole-image box (fallback 'image').
+model = dict(prompter=dict(classes=[0], fallback='image'))

@@ -1,0 +1,16 @@
+# AM-SAM: SAM ViT-B 256 px + YOLOv8 box prompt + learnable prompt + LoRA decoder + mask calibration ('sample', alpha
+# 0.7), bi-level.
+# ISIC 2018 Task 1, 4 training images (splits/train_4shot.txt), 100 epochs, best checkpoint by mDice on D2 (the
+# bi-level split, work_dir/bilevel_split.json).
+# Reproduces: Table 3 "AM-SAM / 4 Examples" (66.3) and Table 4 "YOLO ✓ Calib ✓ / ISIC 4" (66.3); test Dice (%) =
+# mDice.
+#   python tools/dataset_converters/isic2018.py /path/to/ISIC2018 data/isic2018
+#   python tools/dataset_converters/make_fewshot_split.py data/isic2018 --shots 4 8 16
+#   python tools/train.py configs/amsam_isic_4shot.py
+#   python tools/test.py configs/amsam_isic_4shot.py $(ls work_dirs/amsam_isic_4shot/best_mDice_*.pth)
+_base_ = ['./_base_/experiments/amsam_isic.py']
+custom_imports = dict(imports=['mmseg_amsam'], allow_failed_imports=False)
+default_scope = 'mmseg'
+
+shots = 4
+train_dataloader = dict(dataset=dict(ann_file='splits/train_4shot.txt'))

@@ -1,0 +1,24 @@
+# Plain SAM ViT-B (256 px) prompted with the YOLOv8 box, NO training: test only, no checkpoint needed
+# (the official SAM and YOLO weights are loaded by the model itself). Vikram Shenoy HumanSeg test split.
+# Reproduces: no paper cell (vanilla SAM is reported on TikTok only): extra baseline, same test split; test Dice (%)
+# = mDice.
+#   python tools/dataset_converters/humanseg.py /path/to/Human-Segmentation-Dataset data/humanseg
+#   python tools/test.py configs/sam-yolo_humanseg.py none
+_base_ = [
+    './_base_/models/sam-yolo_vit_b.py', './_base_/datasets/humanseg.py',
+    './_base_/default_runtime.py'
+]
+custom_imports = dict(imports=['mmseg_amsam'], allow_failed_imports=False)
+default_scope = 'mmseg'
+
+# YOLO class filter: COCO class 0 = person; no person detected -> whole-image box (fallback 'image').
+model = dict(prompter=dict(classes=[0], fallback='image'))
+# Test only: nothing trains, so there is no training set, optimizer or validation.
+train_dataloader = None
+train_cfg = None
+optim_wrapper = None
+param_scheduler = None
+val_dataloader = None
+val_evaluator = None
+val_cfg = None
+test_cfg = dict(type='TestLoop')

@@ -1,0 +1,24 @@
+# Plain SAM ViT-B (256 px) prompted with the YOLOv8 box, NO training: test only, no checkpoint needed
+# (the official SAM and YOLO weights are loaded by the model itself). TikTok Dancing (full body) test split.
+# Reproduces: Table 1 "SAM / 4 Examples" and "SAM / 8 Examples" (26.0, 26.0: no training, so one run gives both);
+# test Dice (%) = mDice.
+#   python tools/dataset_converters/tiktok.py /path/to/tiktok_raw data/tiktok
+#   python tools/test.py configs/sam-yolo_tiktok.py none
+_base_ = [
+    './_base_/models/sam-yolo_vit_b.py', './_base_/datasets/tiktok.py',
+    './_base_/default_runtime.py'
+]
+custom_imports = dict(imports=['mmseg_amsam'], allow_failed_imports=False)
+default_scope = 'mmseg'
+
+# YOLO class filter: COCO class 0 = person; no person detected -> whole-image box (fallback 'image').
+model = dict(prompter=dict(classes=[0], fallback='image'))
+# Test only: nothing trains, so there is no training set, optimizer or validation.
+train_dataloader = None
+train_cfg = None
+optim_wrapper = None
+param_scheduler = None
+val_dataloader = None
+val_evaluator = None
+val_cfg = None
+test_cfg = dict(type='TestLoop')

@@ -1,0 +1,15 @@
+# Swin-Unet (Swin-T widths, depths 2-2-2-2, window 8, 256 px), single level on all k images.
+# ISIC 2018 Task 1, 4 training images (splits/train_4shot.txt), 100 epochs, no validation (no held-out set), the
+# last checkpoint is tested.
+# Reproduces: no paper cell (Table 3 lists only BLO-SAM / AM-SAM): extra baseline, same protocol; test Dice (%) =
+# mDice.
+#   python tools/dataset_converters/isic2018.py /path/to/ISIC2018 data/isic2018
+#   python tools/dataset_converters/make_fewshot_split.py data/isic2018 --shots 4 8 16
+#   python tools/train.py configs/swinunet_isic_4shot.py
+#   python tools/test.py configs/swinunet_isic_4shot.py $(cat work_dirs/swinunet_isic_4shot/last_checkpoint)
+_base_ = ['./_base_/experiments/swinunet_isic.py']
+custom_imports = dict(imports=['mmseg_amsam'], allow_failed_imports=False)
+default_scope = 'mmseg'
+
+shots = 4
+train_dataloader = dict(dataset=dict(ann_file='splits/train_4shot.txt'))
