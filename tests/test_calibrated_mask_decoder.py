@@ -141,3 +141,16 @@ def test_no_box_tokens_and_loss_resolution():
     assert head.low_res_size == (32, 32)
     with pytest.raises(ValueError, match='calibration'):
         CalibratedMaskDecoder(calibration='mean')
+
+
+def test_single_mask_output_is_sams_token_0():
+    torch.manual_seed(0)
+    head = CalibratedMaskDecoder(num_classes=1, calibration='none', img_size=128, mask_output='single').eval()
+    ref = sam_decoder_with(head)
+    emb, pe, sparse, dense = inputs()
+    with torch.no_grad():
+        ours, _ = head(emb, pe, sparse, dense)
+        theirs, _ = ref(emb, pe, sparse, dense, multimask_output=False)
+    assert torch.equal(ours, theirs)
+    with pytest.raises(ValueError, match='single'):
+        CalibratedMaskDecoder(num_classes=2, mask_output='single')

@@ -30,6 +30,9 @@ class CalibratedMaskDecoder(BaseDecodeHead):
     logits (``img_size / 4``, 64x64 at 256 px) with the ground truth resized to that grid by nearest neighbour;
     ``'input'`` upsamples the logits bilinearly to the input size (mmseg's usual behaviour).
 
+    ``mask_output='single'`` (with ``num_classes=1``) returns SAM's single-mask token 0 instead -- what SAM itself
+    outputs for one box prompt; used by the untrained plain-SAM baseline.
+
     Loading an official checkpoint: SAM has 4 mask tokens (1 + 3 multimask); token ``i < num_classes + 1`` and its
     hypernetwork MLP / IoU row come from the checkpoint; tokens beyond 4 keep their random initialisation.
     """
@@ -38,6 +41,7 @@ class CalibratedMaskDecoder(BaseDecodeHead):
                  transformer_mlp_dim: int = 2048, transformer_heads: int = 8, img_size: int = 256,
                  lora_rank: int = 4, calibration: str = 'sample', alpha: float = 0.7,
                  trainable: Sequence[str] = DEFAULT_TRAINABLE, loss_resolution: str = 'low_res',
+                 mask_output: str = 'multimask',
                  checkpoint: Optional[str] = None,
                  loss_decode=(dict(type='CrossEntropyLoss', use_sigmoid=False, avg_non_ignore=True,
                                    loss_weight=0.2), dict(type='ClassAveragedDiceLoss', loss_weight=0.8)),
@@ -49,6 +53,11 @@ class CalibratedMaskDecoder(BaseDecodeHead):
         if self.out_channels != num_classes:
             raise ValueError('CalibratedMaskDecoder predicts one softmax channel per class (background included); '
                              f'use num_classes >= 2 and no out_channels (got out_channels={self.out_channels}).')
+        if mask_output not in ('multimask', 'single') or (mask_output == 'single' and num_classes != 1):
+            raise ValueError("mask_output is 'multimask' (one SAM multimask token per class) or 'single' (SAM's "
+                             f"single-mask token 0, only with num_classes=1); got {mask_output!r}, "
+                             f'num_classes={num_classes}')
+        self.mask_output = mask_output
         if loss_resolution not in ('low_res', 'input'):
             raise ValueError(f"loss_resolution must be 'low_res' or 'input', got {loss_resolution!r}")
         self.loss_resolution = loss_resolution
@@ -111,6 +120,8 @@ class CalibratedMaskDecoder(BaseDecodeHead):
             [d.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :]) for i in range(d.num_mask_tokens)], dim=1)
         masks = self.calibration(upscaled, hyper_in)
         iou_pred = d.iou_prediction_head(iou_token_out)
+        if self.mask_output == 'single':  # SAM's own choice for a single unambiguous prompt (plain SAM baseline)
+            return masks[:, :1], iou_pred[:, :1]
         return masks[:, 1:], iou_pred[:, 1:]  # the multimask outputs = one per class
 
     def _stack_batch_gt(self, batch_data_samples) -> torch.Tensor:

@@ -13,7 +13,8 @@ from ..utils.sam_input import denormalize_to_uint8
 from .box_prompter import BoxPrompter, scale_box
 
 YOLO_HINT = ('Official YOLOv8 weights: https://github.com/ultralytics/assets/releases/download/v8.2.0/yolov8n.pt '
-             '(also yolov8s.pt, yolov8m.pt); set the config field `yolo_weights` to the file. A model .yaml such as '
+             '(also yolov8s.pt, yolov8m.pt); point `model.prompter.model` at the file '
+             '(--cfg-options model.prompter.model=PATH). A model .yaml such as '
              "'yolov8n.yaml' builds a randomly initialised detector (tests, demo).")
 
 
