@@ -1,43 +1,9 @@
 # Synthetic demo dataset (background / shape): textured shapes on textured backgrounds, 8 train / 4 test
 # images of 128x128. No download; all train images are used (no split file). Generate it with:
 #   python tools/generate_demo_data.py data/demo_shapes
+_base_ = ['./binary_256.py']
 dataset_type = 'DemoShapesDataset'
 data_root = 'data/demo_shapes'
-img_scale = (256, 256)
-# No random augmentation: the frozen encoder sees the same input every epoch.
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='Resize', scale=img_scale, keep_ratio=False),
-    dict(type='PackSegInputs'),
-]
-# LoadAnnotations after Resize: the ground truth stays at the original size, where the Dice is computed.
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_scale, keep_ratio=False),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
-train_dataloader = dict(
-    batch_size=1,
-    num_workers=0,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=0,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_prefix=dict(img_path='img_dir/test', seg_map_path='ann_dir/test'),
-        pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root, ann_file=''))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='DiceMetric')
-test_evaluator = val_evaluator
