@@ -6,10 +6,11 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmseg_amsam  # noqa: E402,F401
+from mmseg_amsam.utils.run_config import load_run_config  # noqa: E402
 
 
 def parse_args():
@@ -36,14 +37,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_run_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = None if args.checkpoint.lower() == 'none' else args.checkpoint
     if args.show_dir:
         vis = cfg.default_hooks.setdefault('visualization', dict(type='SegVisualizationHook'))
