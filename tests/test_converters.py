@@ -225,8 +225,7 @@ def test_failure_midway_leaves_nothing(humanseg_raw, tmp_path, monkeypatch):
 
     real = conversion.convert_pair
     monkeypatch.setattr(conversion, 'convert_pair', exploding)
-    tool = load_tool('humanseg')
-    raw = tool.collect(humanseg_raw, type('Args', (), {'num_test': 3})())
+    raw = conversion.collect_tail_split(humanseg_raw, 'Training_Images', 'Ground_Truth', 'HumanSeg', num_test=3)
     with pytest.raises(RuntimeError, match='disk full'):
         conversion.convert_dataset(raw, humanseg_raw, tmp_path / 'out', source='humanseg', img_suffix='.jpg',
                                    log=lambda s: None)

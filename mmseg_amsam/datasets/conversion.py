@@ -469,3 +469,24 @@ def converter_main(argv: Optional[Sequence[str]], *, source: str, img_suffix: st
         return 1
     print(summary.format())
     return 0
+
+
+def collect_tail_split(raw_dir: Path, image_folder: str, mask_folder: str, label: str,
+                       num_test: int) -> RawDataset:
+    """All pairs of two paired folders; the last ``num_test`` names (natural order) go to the test split."""
+    image_dir, mask_dir = require_folders(raw_dir, (image_folder, mask_folder), label)
+    raw = pair_folders(image_dir, mask_dir, split='train')
+    assign_tail_split(raw.pairs, num_test)
+    raw.settings['num_test'] = num_test
+    return raw
+
+
+def tail_split_converter_main(argv: Optional[Sequence[str]], *, dataset_cls, image_folder: str, mask_folder: str,
+                              label: str, default_num_test: int, description: str) -> int:
+    """``main`` of a converter for two paired folders whose last ``--num-test`` names (natural order) are the
+    test split (HumanSeg, TikTok)."""
+    return converter_main(
+        argv, source=dataset_cls.SOURCE, img_suffix=dataset_cls.IMG_SUFFIX, description=description,
+        collect=lambda raw_dir, args: collect_tail_split(raw_dir, image_folder, mask_folder, label, args.num_test),
+        add_arguments=lambda p: p.add_argument('--num-test', type=int, default=default_num_test,
+                                               help='the last N images (natural name order) form the test split'))

@@ -12,32 +12,15 @@ AM-SAM; the rest (615 of 2615) is train. Images are written as PNG.
 Example:
     python tools/dataset_converters/tiktok.py /data/segmentation_full_body_tik_tok_2615_img data/tiktok
 """
-import argparse
 import sys
-from pathlib import Path
 
 from mmseg_amsam.datasets import TikTokBodyDataset
-from mmseg_amsam.datasets.conversion import (RawDataset, assign_tail_split, converter_main, pair_folders,
-                                             require_folders)
-
-IMAGE_FOLDER, MASK_FOLDER = 'images', 'masks'
-
-
-def collect(raw_dir: Path, args: argparse.Namespace) -> RawDataset:
-    """All pairs of ``images/`` and ``masks/``; the last ``num_test`` names go to the test split."""
-    image_dir, mask_dir = require_folders(raw_dir, (IMAGE_FOLDER, MASK_FOLDER), 'TikTok dancing')
-    raw = pair_folders(image_dir, mask_dir, split='train')
-    assign_tail_split(raw.pairs, args.num_test)
-    raw.settings['num_test'] = args.num_test
-    return raw
+from mmseg_amsam.datasets.conversion import tail_split_converter_main
 
 
 def main(argv=None) -> int:
-    return converter_main(
-        argv, source=TikTokBodyDataset.SOURCE, img_suffix=TikTokBodyDataset.IMG_SUFFIX, description=__doc__,
-        collect=collect,
-        add_arguments=lambda p: p.add_argument('--num-test', type=int, default=2000,
-                                               help='last N images (sorted by name) form the test split'))
+    return tail_split_converter_main(argv, dataset_cls=TikTokBodyDataset, image_folder='images', mask_folder='masks',
+                                     label='TikTok dancing', default_num_test=2000, description=__doc__)
 
 
 if __name__ == '__main__':
