@@ -223,6 +223,20 @@ def iter_cfg(demo_root, work_dir, max_iters, resume=False):
     return cfg
 
 
+def count_steps(runner):
+    """Record the global iteration of every training step the runner runs."""
+    from mmengine.hooks import Hook
+    seen = []
+
+    class Counter(Hook):
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            seen.append(runner.iter)  # 0-based index of the step just run (the loop counts it up afterwards)
+
+    runner.register_hook(Counter())
+    return seen
+
+
 def test_resume_gives_the_same_parameters_and_optimizer_state(demo_root, tmp_path):
     full = Runner.from_cfg(iter_cfg(demo_root, tmp_path / 'full', 4))
     full.train()
@@ -232,7 +246,9 @@ def test_resume_gives_the_same_parameters_and_optimizer_state(demo_root, tmp_pat
     first.train()
     assert osp.exists(tmp_path / 'part' / 'iter_2.pth')
     resumed = Runner.from_cfg(iter_cfg(demo_root, tmp_path / 'part', 4, resume=True))
+    steps = count_steps(resumed)
     resumed.train()
+    assert steps == [2, 3]  # it really resumed: only iterations 3 and 4 ran
     for (n, p), (_, q) in zip(full.model.named_parameters(), resumed.model.named_parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=1e-6, msg=n)
     sa, sb = full.optim_wrapper.state_dict(), resumed.optim_wrapper.state_dict()
@@ -271,3 +287,28 @@ def test_unrolled_training_step_uses_the_unrolled_hypergradient():
     model.train_step(dict(lower=copy.deepcopy(d1), upper=copy.deepcopy(d2)), ow)
     for g, e in zip(got['grads'], expected):
         torch.testing.assert_close(g, e, rtol=1e-3, atol=1e-6)
+
+
+def test_epoch_based_resume_matches_an_uninterrupted_run(demo_root, tmp_path):
+    """The demo's epoch-based bi-level loop, stopped after epoch 1 and resumed, ends where a 2-epoch run ends."""
+
+    def cfg(work, epochs, resume=False):
+        c = demo_cfg(demo_root, tmp_path / work, max_epochs=epochs, val_interval=100)
+        c.param_scheduler = dict(
+            lower=[dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=2, by_epoch=True,
+                        convert_to_iter_based=True)],
+            upper=[dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=2, by_epoch=True,
+                        convert_to_iter_based=True)])
+        c.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=True, interval=1)
+        c.resume = resume
+        return c
+
+    full = Runner.from_cfg(cfg('full', 2))
+    full.train()
+    Runner.from_cfg(cfg('part', 1)).train()
+    resumed = Runner.from_cfg(cfg('part', 2, resume=True))
+    steps = count_steps(resumed)
+    resumed.train()
+    assert resumed.train_loop.epoch == 2 and steps == [2, 3]  # resumed: only epoch 2's two iterations ran
+    for (n, p), (_, q) in zip(full.model.named_parameters(), resumed.model.named_parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-6, msg=n)
