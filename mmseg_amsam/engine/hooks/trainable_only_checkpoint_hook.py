@@ -39,6 +39,8 @@ from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_mod
 from mmseg.registry import HOOKS
 from torch import nn
 
+from ...models.utils.tensor_digest import tensor_digest
+
 META_KEY = 'frozen_from'
 FORMAT = 1
 
@@ -49,18 +51,6 @@ class FrozenWeightsError(RuntimeError):
 
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if is_model_wrapper(model) else model
-
-
-def tensor_digest(tensor: torch.Tensor) -> str:
-    """SHA-256 of a tensor's dtype, shape and bytes (device independent)."""
-    t = tensor.detach()
-    if t.device.type != 'cpu':
-        t = t.cpu()
-    t = t.contiguous()
-    h = hashlib.sha256(f'{t.dtype}|{tuple(t.shape)}|'.encode())
-    if t.numel():
-        h.update(t.reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
 
 
 def detector_digest(model: nn.Module) -> Optional[str]:

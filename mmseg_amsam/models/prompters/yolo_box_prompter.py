@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from mmseg.registry import MODELS
 
-from ..utils.embedding_cache import file_stamp, tensor_digest
+from ..utils.embedding_cache import file_stamp
+from ..utils.tensor_digest import tensor_digest
 from ..utils.sam_input import denormalize_to_uint8
 from .box_prompter import BoxPrompter, scale_box
 
@@ -88,7 +89,7 @@ class YOLOBoxPrompter(BoxPrompter):
             if from_file:
                 key = ('file', file_stamp(path), img_hw)
             else:
-                key = ('input', tensor_digest(inputs[i, :, :img_hw[0], :img_hw[1]]))
+                key = ('input', tensor_digest(inputs[i, :, :img_hw[0], :img_hw[1]], 'sha1'))
             image = None
             if not (self.cache and key in self._boxes):
                 if from_file:

@@ -15,6 +15,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 from torch import Tensor
 
+from .tensor_digest import tensor_digest
+
 RANDOM_TRANSFORM_PREFIXES = ('Random', 'PhotoMetricDistortion', 'BioMedical3DRandom', 'RandomResize')
 
 
@@ -33,15 +35,6 @@ def file_stamp(path: Optional[str]) -> tuple:
         st = os.stat(path)
         return (osp.abspath(path), st.st_mtime_ns, st.st_size)
     return (path, )
-
-
-def tensor_digest(x: Tensor) -> str:
-    data = x.detach().contiguous()
-    if data.device.type != 'cpu':
-        data = data.cpu()
-    h = hashlib.sha1(str((tuple(data.shape), str(data.dtype))).encode())
-    h.update(data.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 class EmbeddingCache:
@@ -107,7 +100,7 @@ class EmbeddingCache:
             os.replace(tmp, self._disk_path(key))  # never a half-written entry
 
     def __call__(self, inputs: Tensor, encode: Callable[[Tensor], Tensor]) -> Tensor:
-        keys = [tensor_digest(x) for x in inputs]
+        keys = [tensor_digest(x, 'sha1') for x in inputs]
         found = [self._get(k) for k in keys]
         missing = [i for i, v in enumerate(found) if v is None]
         self.hits += len(keys) - len(missing)
