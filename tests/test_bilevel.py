@@ -5,7 +5,7 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.optim import OptimWrapper, OptimWrapperDict
+from mmengine.optim import OptimWrapperDict
 from mmengine.runner import Runner
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS

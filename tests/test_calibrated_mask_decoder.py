@@ -1,5 +1,4 @@
 """The decoder head against segment-anything's MaskDecoder and the paper's eq. 9-12."""
-import copy
 
 import pytest
 import torch

@@ -37,6 +37,7 @@ def test_stock_mmseg_train_script_runs_our_config(demo_root, tmp_path):
     opts = [f'{k}.dataset.data_root={demo_root}' for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
     opts += ['train_cfg.max_epochs=1', 'model.prompter.imgsz=64']
     proc = subprocess.run([sys.executable, script, osp.join(ROOT, 'configs', 'amsam_demo.py'), '--work-dir',
-                           str(tmp_path), '--cfg-options', *opts], capture_output=True, text=True, timeout=600)
+                           str(tmp_path), '--cfg-options', *opts], capture_output=True, text=True, timeout=600,
+                          env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert glob.glob(str(tmp_path / 'best_mDice_*.pth'))

@@ -1,7 +1,6 @@
 """One bi-level training step (paper eq. 5-8): lower level on D1, then upper level on D2."""
 from typing import Dict, List, Sequence
 
-import torch
 import torch.distributed as torch_dist
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor

@@ -19,8 +19,9 @@ from mmseg_amsam.datasets.conversion import tail_split_converter_main
 
 
 def main(argv=None) -> int:
-    return tail_split_converter_main(argv, dataset_cls=HumanSegDataset, image_folder='Training_Images', mask_folder='Ground_Truth',
-                                     label='HumanSeg', default_num_test=100, description=__doc__)
+    return tail_split_converter_main(argv, dataset_cls=HumanSegDataset, image_folder='Training_Images',
+                                     mask_folder='Ground_Truth', label='HumanSeg', default_num_test=100,
+                                     description=__doc__)
 
 
 if __name__ == '__main__':

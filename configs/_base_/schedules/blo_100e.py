@@ -20,7 +20,8 @@ train_cfg = dict(type='BiLevelEpochBasedTrainLoop', max_epochs=max_epochs, val_i
                  val_on='d2')
 # Distributed runs (tools/dist_train.sh, tools/slurm_train.sh): keep AMSAM.train_step and all-reduce both levels'
 # explicit gradients (plain MMDistributedDataParallel would bypass the bi-level step).
-model_wrapper_cfg = dict(type='mmseg.BiLevelDistributedDataParallel')  # scoped: the Runner looks it up in mmengine's root registry
+# (scoped name: the Runner looks wrappers up in mmengine's root registry)
+model_wrapper_cfg = dict(type='mmseg.BiLevelDistributedDataParallel')
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
