@@ -6,7 +6,7 @@
 #   python tools/test.py configs/sam-yolo_isic.py none
 _base_ = [
     './_base_/models/sam-yolo_vit_b.py', './_base_/datasets/isic2018.py',
-    './_base_/default_runtime.py'
+    './_base_/default_runtime.py', './_base_/schedules/test_only.py'
 ]
 custom_imports = dict(imports=['mmseg_amsam'], allow_failed_imports=False)
 default_scope = 'mmseg'
@@ -15,12 +15,7 @@ default_scope = 'mmseg'
 # highest-confidence box of ANY COCO class (on dermoscopy often none above conf 0.25), and with no
 # detection the prompter falls back to 'image' = the whole-image box.
 model = dict(prompter=dict(classes=None, fallback='image'))
-# Test only: nothing trains, so there is no training set, optimizer or validation.
+# Test only (see _base_/schedules/test_only.py): no training set and no validation.
 train_dataloader = None
-train_cfg = None
-optim_wrapper = None
-param_scheduler = None
 val_dataloader = None
 val_evaluator = None
-val_cfg = None
-test_cfg = dict(type='TestLoop')

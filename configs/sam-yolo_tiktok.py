@@ -6,19 +6,14 @@
 #   python tools/test.py configs/sam-yolo_tiktok.py none
 _base_ = [
     './_base_/models/sam-yolo_vit_b.py', './_base_/datasets/tiktok.py',
-    './_base_/default_runtime.py'
+    './_base_/default_runtime.py', './_base_/schedules/test_only.py'
 ]
 custom_imports = dict(imports=['mmseg_amsam'], allow_failed_imports=False)
 default_scope = 'mmseg'
 
 # YOLO class filter: COCO class 0 = person; no person detected -> whole-image box (fallback 'image').
 model = dict(prompter=dict(classes=[0], fallback='image'))
-# Test only: nothing trains, so there is no training set, optimizer or validation.
+# Test only (see _base_/schedules/test_only.py): no training set and no validation.
 train_dataloader = None
-train_cfg = None
-optim_wrapper = None
-param_scheduler = None
 val_dataloader = None
 val_evaluator = None
-val_cfg = None
-test_cfg = dict(type='TestLoop')
