@@ -1,4 +1,4 @@
-"""tools/plot_curves.py, tools/summarize.py, tools/visualize.py and tools/test.py --show-dir."""
+"""tools/plot_curves.py, tools/summarize.py, tools/visualize.py and tools/test.py --show-dir / --out."""
 import csv
 import glob
 import importlib.util
@@ -6,6 +6,7 @@ import json
 import os.path as osp
 import sys
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -148,8 +149,8 @@ def test_test_script_show_dir_saves_overlays(checkpoint_and_config, demo_root, t
     cfg_path, ckpt = checkpoint_and_config
     tool = load_tool('test')
     show = tmp_path / 'show'
-    # visualizer.name: the configs name their visualizer 'visualizer'; mmengine keeps one instance per name and
-    # process, so in this (shared) test process a fresh name is needed for the new save_dir to apply
+    # visualizer.name: mmengine keeps one visualizer per name and process; a fresh name makes sure the new
+    # save_dir applies in this shared test process
     monkeypatch.setattr(sys, 'argv', ['test.py', cfg_path, ckpt, '--work-dir', str(tmp_path / 'work'),
                                       '--show-dir', str(show), '--cfg-options', 'visualizer.name=show_dir_test'])
     tool.main()
@@ -157,3 +158,19 @@ def test_test_script_show_dir_saves_overlays(checkpoint_and_config, demo_root, t
     assert len(drawn) == len(glob.glob(osp.join(demo_root, 'img_dir', 'test', '*.png')))
     assert Image.open(drawn[0]).format == 'PNG'
     assert find_test_runs(str(tmp_path / 'work'))  # and the metrics where tools/summarize.py finds them
+
+
+def test_test_script_out_writes_one_mask_per_test_image(checkpoint_and_config, demo_root, tmp_path, monkeypatch):
+    cfg_path, ckpt = checkpoint_and_config
+    tool = load_tool('test')
+    out = tmp_path / 'masks'
+    monkeypatch.setattr(sys, 'argv', ['test.py', cfg_path, ckpt, '--work-dir', str(tmp_path / 'work'),
+                                      '--out', str(out)])
+    tool.main()
+    images = sorted(glob.glob(osp.join(demo_root, 'img_dir', 'test', '*.png')))
+    masks = sorted(glob.glob(str(out / '*.png')))
+    assert [osp.basename(m) for m in masks] == [osp.basename(i) for i in images]
+    for img, mask in zip(images, masks):
+        m = np.array(Image.open(mask))
+        assert m.shape == np.array(Image.open(img)).shape[:2]  # original size
+        assert set(np.unique(m).tolist()) <= {0, 1}
