@@ -1,7 +1,8 @@
 """Shared test helper: the demo config pointed at a data root, shrunk for speed."""
 import copy
-import uuid
+import importlib.util
 import os.path as osp
+import uuid
 
 from mmengine.config import Config
 
@@ -48,3 +49,13 @@ def model_cfg(**overrides):
     model = copy.deepcopy(cfg.model)
     model.update(overrides)
     return model
+
+
+def load_tool(path: str):
+    """Import a script under tools/ (e.g. ``'infer'``, ``'dataset_converters/humanseg'``) as a module: the tools
+    are scripts, not package modules."""
+    spec = importlib.util.spec_from_file_location('tool_' + path.replace('/', '_'),
+                                                  osp.join(ROOT, 'tools', f'{path}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

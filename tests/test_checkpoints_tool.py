@@ -1,23 +1,14 @@
 """tools/download_checkpoints.py and mmseg_amsam.utils.checkpoints, on files the tests create (file:// URLs)."""
 import hashlib
-import importlib.util
 import os
-import os.path as osp
 import re
 
 import pytest
 
-from cfg_helpers import ROOT
+from cfg_helpers import load_tool
 from mmseg_amsam.utils import checkpoints as ck
 
 PAYLOAD = bytes(range(256)) * 4096 + b'tail'  # ~1 MB: several download chunks
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('tool_download', osp.join(ROOT, 'tools', 'download_checkpoints.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -52,7 +43,7 @@ def test_known_official_files_are_complete():
 
 
 def test_download_verifies_and_renames_into_place(registry, tmp_path, capsys):
-    tool = load_tool()
+    tool = load_tool('download_checkpoints')
     target = tmp_path / 'checkpoints'
     assert tool.main(['--dir', str(target), '--no-progress']) == 0  # the default set: 'a'
     assert (target / 'weights_a.pth').read_bytes() == PAYLOAD
@@ -63,7 +54,7 @@ def test_download_verifies_and_renames_into_place(registry, tmp_path, capsys):
 
 
 def test_wrong_download_leaves_nothing_behind(registry, tmp_path, monkeypatch, capsys):
-    tool = load_tool()
+    tool = load_tool('download_checkpoints')
     bad = ck.KnownFile('a', 'weights_a.pth', registry['a'].url, len(PAYLOAD), '0' * 64)
     monkeypatch.setitem(ck.KNOWN_FILES, 'a', bad)
     target = tmp_path / 'checkpoints'
@@ -93,7 +84,7 @@ def test_wrong_download_leaves_nothing_behind(registry, tmp_path, monkeypatch, c
 
 
 def test_verify_accepts_the_right_file_and_rejects_truncated_or_altered(registry, tmp_path, capsys):
-    tool = load_tool()
+    tool = load_tool('download_checkpoints')
     good = tmp_path / 'weights_a.pth'
     good.write_bytes(PAYLOAD)
     assert tool.main(['--verify', str(good), '--no-progress']) == 0

@@ -13,7 +13,6 @@ CPU only; about a minute on 2 cores.
 import ast
 import copy
 import glob
-import importlib.util
 import json
 import os.path as osp
 import shutil
@@ -28,7 +27,7 @@ from mmengine.runner import Runner
 from mmseg.registry import MODELS
 from PIL import Image
 
-from cfg_helpers import ROOT, point_at, shrink
+from cfg_helpers import ROOT, load_tool, point_at, shrink
 
 CONFIG_DIR = osp.join(ROOT, 'configs')
 CONFIGS = sorted(osp.splitext(osp.basename(p))[0] for p in glob.glob(osp.join(CONFIG_DIR, '*.py')))
@@ -338,9 +337,7 @@ def test_trains_one_epoch_and_tests_its_checkpoint(name, data_roots, tmp_path):
 
 def test_sam_yolo_tests_without_checkpoint(data_roots, tmp_path, monkeypatch):
     """`tools/test.py configs/sam-yolo_*.py none`: no checkpoint, the model as built (nothing trained)."""
-    spec = importlib.util.spec_from_file_location('amsam_tools_test', osp.join(ROOT, 'tools', 'test.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('test')
     opts = ['model.backbone.arch=tiny', 'model.sam_checkpoint=None', 'model.prompter.model=yolov8n.yaml',
             'model.prompter.imgsz=64', f'test_dataloader.dataset.data_root={data_roots["TikTokBodyDataset"]}']
     monkeypatch.setattr(sys, 'argv', ['test.py', osp.join(CONFIG_DIR, 'sam-yolo_tiktok.py'), 'none',

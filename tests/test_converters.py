@@ -1,5 +1,4 @@
 """Dataset converters (tools/dataset_converters/*.py) on small raw-layout fixtures with awkward files."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -7,18 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cfg_helpers import load_tool
 from mmseg_amsam.datasets import MANIFEST_NAME, PairError, binarise
 from mmseg_amsam.datasets import conversion
 
-TOOLS = Path(__file__).resolve().parents[1] / 'tools' / 'dataset_converters'
-
-
-def load_tool(name: str):
-    """Import a converter script as a module (they are scripts, not package modules)."""
-    spec = importlib.util.spec_from_file_location(f'converter_{name}', TOOLS / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def rgb(w: int, h: int, seed: int = 0) -> Image.Image:
@@ -81,7 +72,8 @@ def humanseg_raw(tmp_path: Path) -> Path:
 
 def test_humanseg_converts_normalises_and_reports(humanseg_raw, tmp_path, capsys):
     out = tmp_path / 'out'
-    rc = load_tool('humanseg').main([str(humanseg_raw), str(out), '--num-test', '3', '--workers', '1'])
+    humanseg = load_tool('dataset_converters/humanseg')
+    rc = humanseg.main([str(humanseg_raw), str(out), '--num-test', '3', '--workers', '1'])
     printed = capsys.readouterr().out
     assert rc == 0, printed
 
@@ -142,7 +134,7 @@ def test_humanseg_converts_normalises_and_reports(humanseg_raw, tmp_path, capsys
 
 
 def test_second_run_is_noop_and_changes_are_refused(humanseg_raw, tmp_path, capsys):
-    tool = load_tool('humanseg')
+    tool = load_tool('dataset_converters/humanseg')
     out = tmp_path / 'out'
     args = [str(humanseg_raw), str(out), '--num-test', '3', '--workers', '1']
     assert tool.main(args) == 0
@@ -178,7 +170,7 @@ def test_second_run_is_noop_and_changes_are_refused(humanseg_raw, tmp_path, caps
 
 
 def test_refuses_foreign_output_and_wrong_layout(humanseg_raw, tmp_path, capsys):
-    tool = load_tool('humanseg')
+    tool = load_tool('dataset_converters/humanseg')
     foreign = tmp_path / 'foreign'
     foreign.mkdir()
     (foreign / 'precious.txt').write_text('keep me')
@@ -210,7 +202,8 @@ def test_refuses_foreign_output_and_wrong_layout(humanseg_raw, tmp_path, capsys)
 
 
 def test_output_inside_raw_is_refused(humanseg_raw, capsys):
-    assert load_tool('humanseg').main([str(humanseg_raw), str(humanseg_raw / 'prepared'), '--num-test', '3']) == 1
+    humanseg = load_tool('dataset_converters/humanseg')
+    assert humanseg.main([str(humanseg_raw), str(humanseg_raw / 'prepared'), '--num-test', '3']) == 1
     assert 'must not be, contain or lie inside RAW_DIR' in capsys.readouterr().err
 
 
@@ -280,7 +273,7 @@ def test_tiktok_layout_and_png_output(tmp_path, capsys):
         rgb(24, 32, i).save(raw / 'images' / f'{i:04d}.png')
         Image.fromarray(np.repeat(half_mask(24, 32)[..., None], 3, axis=2)).save(raw / 'masks' / f'{i:04d}.png')
     out = tmp_path / 'out'
-    assert load_tool('tiktok').main([str(raw), str(out), '--num-test', '2', '--workers', '2']) == 0
+    assert load_tool('dataset_converters/tiktok').main([str(raw), str(out), '--num-test', '2', '--workers', '2']) == 0
     assert sorted(p.name for p in (out / 'img_dir' / 'train').iterdir()) == [f'{i:04d}.png' for i in range(4)]
     assert sorted(p.name for p in (out / 'img_dir' / 'test').iterdir()) == ['0004.png', '0005.png']
     np.testing.assert_array_equal(read_mask(out / 'ann_dir' / 'test' / '0005.png'), half_mask(24, 32, 1))
@@ -288,7 +281,7 @@ def test_tiktok_layout_and_png_output(tmp_path, capsys):
     assert (out / 'img_dir' / 'test' / '0005.png').read_bytes() == (raw / 'images' / '0005.png').read_bytes()
     assert 'mask RGB with equal channels -> single channel: 6' in capsys.readouterr().out
 
-    assert load_tool('tiktok').main([str(raw / 'images'), str(tmp_path / 'o2')]) == 1
+    assert load_tool('dataset_converters/tiktok').main([str(raw / 'images'), str(tmp_path / 'o2')]) == 1
     assert 'expected the sub-folder(s) images, masks' in capsys.readouterr().err
 
 
@@ -306,7 +299,7 @@ def test_isic2018_official_splits(tmp_path, capsys):
     raw = tmp_path / 'isic'
     _isic_split(raw, 'ISIC2018_Task1-2_Training_Input', 'ISIC2018_Task1_Training_GroundTruth', [0, 1, 3])
     _isic_split(raw, 'ISIC2018_Task1-2_Test_Input', 'ISIC2018_Task1_Test_GroundTruth', [10, 11])
-    tool = load_tool('isic2018')
+    tool = load_tool('dataset_converters/isic2018')
     out = tmp_path / 'out'
     assert tool.main([str(raw), str(out), '--workers', '1']) == 0
     assert sorted(p.name for p in (out / 'ann_dir' / 'train').iterdir()) == \

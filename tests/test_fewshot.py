@@ -1,13 +1,11 @@
 """Few-shot split files (mmseg_amsam.datasets.fewshot and tools/dataset_converters/make_fewshot_split.py)."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
+from cfg_helpers import load_tool
 from mmseg_amsam.datasets import list_pool, make_fewshot_splits, select_fewshot, split_file_name
-
-TOOL = Path(__file__).resolve().parents[1] / 'tools' / 'dataset_converters' / 'make_fewshot_split.py'
 
 
 @pytest.fixture
@@ -26,10 +24,7 @@ def data_root(tmp_path: Path) -> Path:
 
 
 def run_tool(argv):
-    spec = importlib.util.spec_from_file_location('make_fewshot_split', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(argv)
+    return load_tool('dataset_converters/make_fewshot_split').main(argv)
 
 
 def test_pool_is_naturally_sorted_and_needs_masks(data_root):

@@ -1,6 +1,5 @@
 """AMSAMInferencer (masks, prompt boxes in original coordinates, probabilities) and tools/infer.py."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 
@@ -10,18 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from cfg_helpers import ROOT, demo_cfg
+from cfg_helpers import demo_cfg, load_tool
 from mmseg_amsam.apis import AMSAMInferencer, ImageLoadError
 from mmseg_amsam.datasets import DemoShapesDataset
 from mmseg_amsam.engine.hooks.trainable_only_checkpoint_hook import build_model
 from mmseg_amsam.models.prompters.prompt_checks import MissingPromptError
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')

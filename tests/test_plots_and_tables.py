@@ -1,7 +1,6 @@
 """tools/plot_curves.py, tools/summarize.py, tools/visualize.py and tools/test.py --show-dir / --out."""
 import csv
 import glob
-import importlib.util
 import json
 import os.path as osp
 import sys
@@ -11,17 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from cfg_helpers import ROOT, demo_cfg
+from cfg_helpers import demo_cfg, load_tool
 from mmseg_amsam.datasets import DemoShapesDataset
 from mmseg_amsam.engine.hooks.trainable_only_checkpoint_hook import build_model
 from mmseg_amsam.utils.runs import parse_experiment, find_test_runs, val_curve
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def fake_train_run(work_dir, config_name, val_dice, timestamp='20240101_120000', metric='mDice'):
