@@ -8,6 +8,5 @@ _base_ = [
 # is kept and evaluated with tools/test.py (see schedules/single_100e.py).
 val_dataloader = None
 val_evaluator = None
-val_cfg = None
 # Batch size 2: ASPP's image-pooling branch applies BN to a 1x1 map, which fails in training with one image.
 train_dataloader = dict(batch_size=2)

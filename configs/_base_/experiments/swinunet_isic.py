@@ -8,4 +8,3 @@ _base_ = [
 # is kept and evaluated with tools/test.py (see schedules/single_100e.py).
 val_dataloader = None
 val_evaluator = None
-val_cfg = None
