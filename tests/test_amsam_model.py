@@ -82,3 +82,19 @@ def test_no_prompter_is_blo_sam_default_prompt():
     frozen = model.frozen_features(inputs, samples)
     assert frozen['sparse'].shape == (2, 0, 256) and frozen['has_box'] is None
     assert model._forward(inputs, samples).shape == (2, 2, 32, 32)
+
+
+def test_predict_records_the_prompt_box_it_used():
+    model = build(prompter=dict(conf=1.0, fallback='image')).eval()  # nothing reaches conf 1: whole-image box
+    inputs, samples = batch(n=2)
+    with torch.no_grad():
+        out = model.predict(inputs, samples)
+    assert [s.metainfo['prompt_box'] for s in out] == [(0.0, 0.0, 128.0, 128.0)] * 2  # network-input pixels
+    none = build(prompter=dict(conf=1.0, fallback='none'))
+    none.eval()
+    with torch.no_grad():
+        out = none.predict(*batch(n=1))
+    assert out[0].metainfo['prompt_box'] is None
+    plain = build(prompter=None).eval()
+    with torch.no_grad():
+        assert 'prompt_box' not in plain.predict(*batch(n=1))[0].metainfo

@@ -24,6 +24,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from ..engine.hooks.trainable_only_checkpoint_hook import build_model, checkpoint_seed, load_trained_checkpoint
+from ..models.prompters.box_prompter import scale_box
 
 ImageInput = Union[str, np.ndarray]
 
@@ -188,32 +189,12 @@ class AMSAMInferencer:
             return []
         model = self.model
         data = dict(inputs=[p['inputs'] for p in packed], data_samples=[p['data_samples'] for p in packed])
-        captured = []
         with torch.inference_mode():
             data = model.data_preprocessor(data, False)
-            inputs, samples = data['inputs'], data['data_samples']
-            if hasattr(model, 'frozen_features'):
-                original = model.frozen_features
+            samples = model.predict(data['inputs'], data['data_samples'])
+        return [self._result(sample) for sample in samples]
 
-                def frozen_features(*args, **kwargs):  # the prompt box the prediction actually used
-                    out = original(*args, **kwargs)
-                    captured.append(out)
-                    return out
-
-                model.frozen_features = frozen_features
-                try:
-                    samples = model.predict(inputs, samples)
-                finally:
-                    del model.frozen_features
-            else:
-                samples = model.predict(inputs, samples)
-        boxes = has_box = None
-        if captured and captured[-1].get('boxes') is not None:
-            boxes = captured[-1]['boxes'].float().cpu()
-            has_box = captured[-1]['has_box'].cpu()
-        return [self._result(sample, i, boxes, has_box) for i, sample in enumerate(samples)]
-
-    def _result(self, sample, index: int, boxes, has_box) -> InferenceResult:
+    def _result(self, sample) -> InferenceResult:
         meta = sample.metainfo
         logits = sample.seg_logits.data.float()
         if logits.shape[0] > 1:
@@ -222,12 +203,10 @@ class AMSAMInferencer:
             probability = logits[0]
         mask = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
         ori_h, ori_w = (int(v) for v in meta['ori_shape'][:2])
-        box = None
-        if boxes is not None and bool(has_box[index]):
-            img_h, img_w = (float(v) for v in meta.get('img_shape', meta['ori_shape'])[:2])
-            x1, y1, x2, y2 = boxes[index].tolist()
-            sx, sy = ori_w / img_w, ori_h / img_h
-            box = (min(max(x1 * sx, 0.0), ori_w), min(max(y1 * sy, 0.0), ori_h),
-                   min(max(x2 * sx, 0.0), ori_w), min(max(y2 * sy, 0.0), ori_h))
+        box = meta.get('prompt_box')  # set by AMSAM.predict in network-input pixels; baselines have none
+        if box is not None:
+            img_hw = meta.get('img_shape', meta['ori_shape'])[:2]
+            box = tuple(min(max(v, 0.0), float(limit))
+                        for v, limit in zip(scale_box(box, img_hw, (ori_h, ori_w)), (ori_w, ori_h, ori_w, ori_h)))
         return InferenceResult(mask=mask, box=box, probability=probability.cpu().numpy().astype(np.float32),
                                img_path=meta.get('img_path'), ori_shape=(ori_h, ori_w))

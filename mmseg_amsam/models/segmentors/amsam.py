@@ -36,7 +36,8 @@ class AMSAM(BaseSegmentor):
         img_size: SAM input size (default 256 as BLO-SAM), given to every SAM part that does not name its own.
 
     ``predict`` returns ``SegDataSample`` s with ``seg_logits`` (softmax-able class logits) and ``pred_sem_seg`` at
-    the original image size (mmseg's ``postprocess_result``).
+    the original image size (mmseg's ``postprocess_result``); with a prompter, each sample's metainfo also holds
+    ``prompt_box``: the xyxy box the prediction used, in network-input pixels (``img_shape``), or None.
     """
 
     def __init__(self, backbone: dict, decode_head: dict, prompt_encoder: dict = dict(type='SAMPromptEncoder'),
@@ -130,8 +131,13 @@ class AMSAM(BaseSegmentor):
                                                         padding_size=[0, 0, 0, 0]))
                             for _ in range(inputs.shape[0])]
         metas = [s.metainfo for s in data_samples]
-        seg_logits = self.decode_head.predict_by_feat(self.decode(inputs, data_samples), metas)
-        return self.postprocess_result(seg_logits, data_samples)
+        frozen = self.frozen_features(inputs, data_samples)
+        seg_logits = self.decode_head.predict_by_feat(self.decode_from(frozen), metas)
+        results = self.postprocess_result(seg_logits, data_samples)
+        if frozen['boxes'] is not None:  # the prompt each prediction used (network-input pixels, see img_shape)
+            for sample, box, found in zip(results, frozen['boxes'].tolist(), frozen['has_box'].tolist()):
+                sample.set_metainfo(dict(prompt_box=tuple(box) if found else None))
+        return results
 
     def _forward(self, inputs: Tensor, data_samples: Optional[List[SegDataSample]] = None) -> Tensor:
         if data_samples is None:
