@@ -9,6 +9,7 @@ from PIL import Image
 from cfg_helpers import load_tool
 from mmseg_amsam.datasets import MANIFEST_NAME, PairError, binarise
 from mmseg_amsam.datasets import conversion
+from mmseg_amsam.datasets.conversion import dataset_conversion
 
 
 
@@ -147,7 +148,7 @@ def test_second_run_is_noop_and_changes_are_refused(humanseg_raw, tmp_path, caps
     assert (out / 'ann_dir' / 'train' / '1.png').stat().st_mtime_ns == mtime_before
 
     # same raw data, other settings -> differs -> refused, output untouched
-    assert tool.main([str(humanseg_raw), str(out), '--num-test', '4', '--workers', '1']) == 1
+    assert tool.main([str(humanseg_raw), str(out), '--num-test', '4', '--workers', '1']) == 2
     err = capsys.readouterr().err
     assert 'different raw data' in err and '--overwrite' in err
     assert (out / MANIFEST_NAME).read_bytes() == manifest_before
@@ -155,7 +156,7 @@ def test_second_run_is_noop_and_changes_are_refused(humanseg_raw, tmp_path, caps
     # raw data changed (new sample) -> refused; with --overwrite it is rebuilt
     rgb(40, 30, 12).save(humanseg_raw / 'Training_Images' / '12.jpg')
     Image.fromarray(half_mask(40, 30)).save(humanseg_raw / 'Ground_Truth' / '12.png')
-    assert tool.main(args) == 1
+    assert tool.main(args) == 2
     assert '--overwrite' in capsys.readouterr().err
     assert tool.main(args + ['--overwrite']) == 0
     report = json.loads((out / MANIFEST_NAME).read_text())['report']
@@ -165,7 +166,7 @@ def test_second_run_is_noop_and_changes_are_refused(humanseg_raw, tmp_path, caps
 
     # a deleted output file makes the dataset incomplete -> not a no-op any more
     (out / 'ann_dir' / 'test' / '12.png').unlink()
-    assert tool.main(args) == 1
+    assert tool.main(args) == 2
     assert 'incomplete' in capsys.readouterr().err
 
 
@@ -174,18 +175,18 @@ def test_refuses_foreign_output_and_wrong_layout(humanseg_raw, tmp_path, capsys)
     foreign = tmp_path / 'foreign'
     foreign.mkdir()
     (foreign / 'precious.txt').write_text('keep me')
-    assert tool.main([str(humanseg_raw), str(foreign), '--num-test', '3']) == 1
+    assert tool.main([str(humanseg_raw), str(foreign), '--num-test', '3']) == 2
     assert 'holds no amsam_prepared.json' in capsys.readouterr().err
     assert sorted(p.name for p in foreign.iterdir()) == ['precious.txt']
 
     (humanseg_raw / 'Ground_Truth').rename(humanseg_raw / 'masks')
     out = tmp_path / 'out'
-    assert tool.main([str(humanseg_raw), str(out)]) == 1
+    assert tool.main([str(humanseg_raw), str(out)]) == 2
     err = capsys.readouterr().err
     assert 'expected the sub-folder(s) Ground_Truth' in err
     assert not out.exists()
 
-    assert tool.main([str(tmp_path / 'nope'), str(out)]) == 1
+    assert tool.main([str(tmp_path / 'nope'), str(out)]) == 2
     assert 'does not exist' in capsys.readouterr().err
 
     # the right folders one level down: the error points at them
@@ -193,17 +194,17 @@ def test_refuses_foreign_output_and_wrong_layout(humanseg_raw, tmp_path, capsys)
     nested_parent = tmp_path / 'download'
     nested_parent.mkdir()
     humanseg_raw.rename(nested_parent / 'Human-Segmentation-Dataset-master')
-    assert tool.main([str(nested_parent), str(out)]) == 1
+    assert tool.main([str(nested_parent), str(out)]) == 2
     assert 'Human-Segmentation-Dataset-master, pass that folder as RAW_DIR' in capsys.readouterr().err
 
     # too few images for the requested test split
-    assert tool.main([str(nested_parent / 'Human-Segmentation-Dataset-master'), str(out)]) == 1
+    assert tool.main([str(nested_parent / 'Human-Segmentation-Dataset-master'), str(out)]) == 2
     assert 'cannot hold out the last 100 images' in capsys.readouterr().err
 
 
 def test_output_inside_raw_is_refused(humanseg_raw, capsys):
     humanseg = load_tool('dataset_converters/humanseg')
-    assert humanseg.main([str(humanseg_raw), str(humanseg_raw / 'prepared'), '--num-test', '3']) == 1
+    assert humanseg.main([str(humanseg_raw), str(humanseg_raw / 'prepared'), '--num-test', '3']) == 2
     assert 'must not be, contain or lie inside RAW_DIR' in capsys.readouterr().err
 
 
@@ -217,7 +218,7 @@ def test_failure_midway_leaves_nothing(humanseg_raw, tmp_path, monkeypatch):
         return real(pair, out_root, img_suffix)
 
     real = conversion.convert_pair
-    monkeypatch.setattr(conversion, 'convert_pair', exploding)
+    monkeypatch.setattr(dataset_conversion, 'convert_pair', exploding)
     raw = conversion.collect_tail_split(humanseg_raw, 'Training_Images', 'Ground_Truth', 'HumanSeg', num_test=3)
     with pytest.raises(RuntimeError, match='disk full'):
         conversion.convert_dataset(raw, humanseg_raw, tmp_path / 'out', source='humanseg', img_suffix='.jpg',
@@ -256,12 +257,14 @@ def test_binarise_rules():
         binarise(np.array([[0, 1], [2, 3]], np.uint8))
 
 
-def test_palette_mask_uses_indices(tmp_path):
+def test_palette_mask_black_and_white(tmp_path):
+    """Index 0 shown black, 1 shown white: the same mask as before, now because the palette shows it."""
     m = Image.frombytes('P', (2, 2), bytes([0, 1, 1, 1]))
     m.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
     mask, notes = conversion.normalise_mask(m, (2, 2))
     assert mask.tolist() == [[0, 1], [1, 1]]
-    assert notes == [('mask palette: indices used as values', '')]
+    assert notes == [('mask palette: grey level of each used colour taken as the value', '0=(0,0,0) 1=(255,255,255)'),
+                     ('mask 0/255 -> 0/1', '')]
 
 
 # ------------------------------------------------------------------------------------------ TikTok / ISIC
@@ -281,7 +284,7 @@ def test_tiktok_layout_and_png_output(tmp_path, capsys):
     assert (out / 'img_dir' / 'test' / '0005.png').read_bytes() == (raw / 'images' / '0005.png').read_bytes()
     assert 'mask RGB with equal channels -> single channel: 6' in capsys.readouterr().out
 
-    assert load_tool('dataset_converters/tiktok').main([str(raw / 'images'), str(tmp_path / 'o2')]) == 1
+    assert load_tool('dataset_converters/tiktok').main([str(raw / 'images'), str(tmp_path / 'o2')]) == 2
     assert 'expected the sub-folder(s) images, masks' in capsys.readouterr().err
 
 
@@ -316,12 +319,12 @@ def test_isic2018_official_splits(tmp_path, capsys):
     for p in (raw / 'ISIC2018_Task1_Validation_GroundTruth').iterdir():
         p.unlink()
     (raw / 'ISIC2018_Task1_Validation_GroundTruth').rmdir()
-    assert tool.main([str(raw), str(tmp_path / 'out3')]) == 1
+    assert tool.main([str(raw), str(tmp_path / 'out3')]) == 2
     assert 'only one of the optional val folders' in capsys.readouterr().err
 
     missing = tmp_path / 'isic_no_test'
     _isic_split(missing, 'ISIC2018_Task1-2_Training_Input', 'ISIC2018_Task1_Training_GroundTruth', [0])
-    assert tool.main([str(missing), str(tmp_path / 'out4')]) == 1
+    assert tool.main([str(missing), str(tmp_path / 'out4')]) == 2
     err = capsys.readouterr().err
     assert 'ISIC2018_Task1-2_Test_Input, ISIC2018_Task1_Test_GroundTruth' in err
 

@@ -11,16 +11,25 @@ A *prepared* dataset is what the converters in ``tools/dataset_converters`` and
 
 The manifest records the source (``'humanseg'``, ``'isic2018'``, ...), a fingerprint of the raw input, every
 written file with its size, and the conversion report. A dataset is *complete* when the manifest exists and
-every file it lists is present with the recorded size. Output is written into a temporary sibling folder and
-moved into place only when complete, so an interrupted run never leaves a half-written ``DATA_ROOT``.
+every file it lists is present with the recorded size. Output is written into a hidden sibling ``.NAME.partial-*``
+moved into place only when complete: an interrupted run (exception, Ctrl-C, SIGTERM) never leaves a half-written
+``DATA_ROOT``, and the next run removes what a killed one left. Only an empty folder or a prepared dataset is replaced.
 """
 import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import uuid
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Union
+
+try:
+    import fcntl  # a live writer locks its partial folder, so that no other run deletes it
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 PathLike = Union[str, os.PathLike]
 
@@ -30,10 +39,19 @@ SPLITS_DIR = 'splits'
 MANIFEST_NAME = 'amsam_prepared.json'
 MANIFEST_FORMAT = 1
 SEG_MAP_SUFFIX = '.png'
+PARTIAL_TAG, OLD_TAG = '.partial-', '.old-'  # hidden siblings of DATA_ROOT while it is written
 
 
 class OutputExistsError(FileExistsError):
-    """Raised when the output folder exists, differs from what would be written, and overwriting was not asked."""
+    """Raised when the output folder exists and may not be replaced (not ours, or overwriting was not asked)."""
+
+
+class Terminated(SystemExit):
+    """SIGTERM arrived while a prepared dataset was being written; the partial output has been removed."""
+
+    @classmethod
+    def raise_for(cls, signum, frame) -> None:
+        raise cls(128 + signum)  # the exit code a shell shows for a process ended by the signal
 
 
 def split_dirs(root: PathLike, split: str) -> tuple:
@@ -90,13 +108,8 @@ def manifest_problems(root: PathLike, manifest: dict, max_report: int = 5) -> Li
 
 
 def describe_existing_output(out_dir: PathLike, source: str, fingerprint: Optional[str]) -> Optional[str]:
-    """Compare an existing output folder with what would be written.
-
-    Returns:
-        None when ``out_dir`` is a complete prepared dataset of ``source`` made from the same raw input
-        (``fingerprint``; None skips that check) - i.e. there is nothing to do; otherwise a sentence saying why it
-        differs ('' when the folder does not exist or is empty, so it may simply be written).
-    """
+    """None when ``out_dir`` is a complete prepared dataset of ``source`` made from the same raw input (``fingerprint``;
+    None skips that check): nothing to do. Otherwise a sentence saying why it differs ('' when missing or empty)."""
     out_dir = Path(out_dir)
     if not out_dir.exists():
         return ''
@@ -125,28 +138,113 @@ def check_not_nested(raw_dir: PathLike, out_dir: PathLike) -> None:
         raise ValueError(f'OUT_DIR {out_dir} must not be, contain or lie inside RAW_DIR {raw_dir}')
 
 
+def replaceable(root: PathLike) -> bool:
+    """Whether writing ``root`` may delete what is there: nothing, an empty folder or a prepared dataset (manifest)."""
+    root = Path(root)
+    return not root.exists() or root.is_dir() and (read_manifest(root) is not None or not any(root.iterdir()))
+
+
+def check_may_write(out_dir: PathLike, state: Optional[str], overwrite: bool, flag: str = '--overwrite') -> bool:
+    """Whether to write ``out_dir`` given its ``state`` (:func:`describe_existing_output`); False: nothing to do.
+    Refuses (:class:`OutputExistsError`) what is not a prepared dataset, whatever ``overwrite``."""
+    if state is None and not overwrite:
+        return False
+    if not replaceable(out_dir):
+        raise OutputExistsError(f'{state}. Refusing to touch it: only an empty folder or a dataset prepared by this '
+                                'package is ever replaced; choose another (new or empty) output folder')
+    if state and not overwrite:
+        raise OutputExistsError(f'{state}. Refusing to touch it; pass {flag} to replace it, or choose another '
+                                'output folder')
+    return True
+
+
+def _lock_dir(path: Path) -> Optional[int]:
+    """A descriptor of ``path`` holding an exclusive lock on it; None where another process holds it (or no fcntl)."""
+    if fcntl is None:
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except OSError:
+        os.close(fd)
+
+
+def remove_stale_partials(out_dir: PathLike) -> List[Path]:
+    """Delete the ``.NAME.partial-*`` folders beside ``out_dir`` that no live run holds (left by a killed run)."""
+    out_dir = Path(out_dir)
+    prefix = f'.{out_dir.name}{PARTIAL_TAG}'
+    removed = []
+    for path in sorted(out_dir.parent.iterdir()) if out_dir.parent.is_dir() else []:
+        fd = _lock_dir(path) if path.name.startswith(prefix) and path.is_dir() and not path.is_symlink() else None
+        if fd is not None:
+            shutil.rmtree(path, ignore_errors=True)
+            os.close(fd)
+            removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def _signal_handlers(handler, signums) -> Iterator[None]:
+    """``handler`` for ``signums`` inside the block (main thread only); the previous handlers are restored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in signums}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old if old is not None else signal.SIG_DFL)  # None: set outside Python
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT / SIGTERM arriving inside the block reach their handlers only when it ends (nothing is cut halfway)."""
+    held = []
+    with _signal_handlers(lambda signum, frame: held.append(signum), (signal.SIGINT, signal.SIGTERM)):
+        yield
+    if held:
+        signal.raise_signal(held[0])
+
+
+def _swap_in(tmp: Path, out_dir: Path) -> None:
+    """Replace ``out_dir`` (nothing, an empty folder or a prepared dataset) by ``tmp``; signals wait until done."""
+    if not replaceable(out_dir):
+        raise OutputExistsError(f'{out_dir} appeared meanwhile and is not a prepared dataset; refusing to replace it')
+    old = out_dir.with_name(f'.{out_dir.name}{OLD_TAG}{os.getpid()}-{uuid.uuid4().hex[:8]}')
+    with _signals_held():
+        if out_dir.exists() or out_dir.is_symlink():
+            out_dir.rename(old)
+        try:
+            tmp.rename(out_dir)
+        except BaseException:
+            if old.exists() or old.is_symlink():
+                old.rename(out_dir)
+            raise
+        old.unlink() if old.is_symlink() else shutil.rmtree(old, ignore_errors=True)  # a link: never its target
+
+
 @contextlib.contextmanager
 def atomic_output_dir(out_dir: PathLike) -> Iterator[Path]:
-    """Yield a fresh temporary folder next to ``out_dir``; when the block succeeds, it replaces ``out_dir``.
-
-    On any exception the temporary folder is deleted and ``out_dir`` is left untouched. The caller decides
-    beforehand whether replacing an existing ``out_dir`` is allowed.
-    """
+    """Yield a fresh hidden folder beside ``out_dir`` that replaces it when the block succeeds (the caller checked
+    :func:`check_may_write`); on an exception, Ctrl-C or SIGTERM (:class:`Terminated`) it is deleted instead."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{out_dir.name}.partial-', dir=out_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the dataset should get normal permissions
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f'.{out_dir.name}.old-{os.getpid()}')
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    remove_stale_partials(out_dir)
+    with _signal_handlers(Terminated.raise_for, (signal.SIGTERM, )):
+        tmp = Path(tempfile.mkdtemp(prefix=f'.{out_dir.name}{PARTIAL_TAG}', dir=out_dir.parent))
+        lock = _lock_dir(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the dataset should get normal permissions
+        try:
+            yield tmp
+            _swap_in(tmp, out_dir)
+        except BaseException:
+            with _signals_held():
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        finally:
+            if lock is not None:
+                os.close(lock)

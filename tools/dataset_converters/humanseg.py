@@ -12,10 +12,16 @@ train. Output: OUT_DIR/{img_dir,ann_dir}/{train,test}/<n>.{jpg,png} with 0/1 mas
 Example:
     python tools/dataset_converters/humanseg.py /data/Human-Segmentation-Dataset data/humanseg
 """
+import os.path as osp
 import sys
 
-from mmseg_amsam.datasets import HumanSegDataset
-from mmseg_amsam.datasets.conversion import tail_split_converter_main
+HERE = osp.dirname(osp.abspath(__file__))
+if HERE not in sys.path:  # converter_cli.py lies beside this script (also when it is loaded by path)
+    sys.path.insert(0, HERE)
+
+from converter_cli import tail_split_converter_main  # noqa: E402  (also puts the checkout on sys.path)
+
+from mmseg_amsam.datasets import HumanSegDataset  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -15,11 +15,18 @@ Example:
     python tools/dataset_converters/isic2018.py /data/ISIC2018 data/isic2018
 """
 import argparse
+import os.path as osp
 import sys
 from pathlib import Path
 
-from mmseg_amsam.datasets import ISIC2018Dataset
-from mmseg_amsam.datasets.conversion import RawDataset, RawLayoutError, converter_main, pair_folders, require_folders
+HERE = osp.dirname(osp.abspath(__file__))
+if HERE not in sys.path:  # converter_cli.py lies beside this script (also when it is loaded by path)
+    sys.path.insert(0, HERE)
+
+from converter_cli import converter_main  # noqa: E402  (also puts the checkout on sys.path)
+
+from mmseg_amsam.datasets import ISIC2018Dataset  # noqa: E402
+from mmseg_amsam.datasets.conversion import RawDataset, RawLayoutError, pair_folders, require_folders  # noqa: E402
 
 MASK_NAME_SUFFIX = '_segmentation'
 SPLITS = (  # split, image folder, mask folder, required

@@ -12,10 +12,16 @@ AM-SAM; the rest (615 of 2615) is train. Images are written as PNG.
 Example:
     python tools/dataset_converters/tiktok.py /data/segmentation_full_body_tik_tok_2615_img data/tiktok
 """
+import os.path as osp
 import sys
 
-from mmseg_amsam.datasets import TikTokBodyDataset
-from mmseg_amsam.datasets.conversion import tail_split_converter_main
+HERE = osp.dirname(osp.abspath(__file__))
+if HERE not in sys.path:  # converter_cli.py lies beside this script (also when it is loaded by path)
+    sys.path.insert(0, HERE)
+
+from converter_cli import tail_split_converter_main  # noqa: E402  (also puts the checkout on sys.path)
+
+from mmseg_amsam.datasets import TikTokBodyDataset  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,141 @@
+"""engine/checkpoint_loading.py: mmengine training checkpoints load under torch >= 2.6 without full unpickling;
+damaged files and files naming code are refused with a message naming the file, and nothing in them runs."""
+import os
+import pickle
+import uuid
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
+from torch import nn
+
+from mmseg_amsam.engine.checkpoint_loading import (CheckpointFileError, amsam_checkpoint_loader,
+                                                   load_local_checkpoint)
+
+
+class ToyModel(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 1)
+
+    def forward(self, inputs, labels=None, mode='tensor'):
+        out = self.lin(inputs).squeeze(-1)
+        return dict(loss=((out - labels) ** 2).mean()) if mode == 'loss' else out
+
+
+class ToyData(torch.utils.data.Dataset):
+    metainfo = dict(classes=('background', 'foreground'))
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return dict(inputs=torch.tensor([float(i), 1.0]), labels=torch.tensor(0.5 * i))
+
+
+@pytest.fixture(scope='module')
+def training_checkpoint(tmp_path_factory):
+    """A real mmengine training checkpoint (message hub with HistoryBuffers and numpy values, optimizer and
+    scheduler state) from a 2-iteration Runner run."""
+    work = tmp_path_factory.mktemp('toy_run')
+    runner = Runner(model=ToyModel(), work_dir=str(work), experiment_name=f'toy_{uuid.uuid4().hex[:8]}',
+                    train_dataloader=dict(dataset=ToyData(), batch_size=2, collate_fn=dict(type='default_collate'),
+                                          sampler=dict(type='DefaultSampler', shuffle=False)),
+                    optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
+                    param_scheduler=dict(type='PolyLR', power=0.9, by_epoch=True, end=1),
+                    train_cfg=dict(by_epoch=True, max_epochs=1), default_scope='mmengine',
+                    default_hooks=dict(logger=dict(type='LoggerHook', interval=1)))
+    runner.train()
+    return str(work / 'epoch_1.pth')
+
+
+class RunsCode:
+    """Unpickling this object calls ``func(*args)``."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def test_mmengine_training_checkpoint_loads_as_saved(training_checkpoint):
+    globals_named = torch.serialization.get_unsafe_globals_in_checkpoint(training_checkpoint)
+    assert 'mmengine.logging.history_buffer.HistoryBuffer' in globals_named  # weights_only=True alone refuses it
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(training_checkpoint, weights_only=True)
+    ours = load_local_checkpoint(training_checkpoint)
+    trusted = torch.load(training_checkpoint, weights_only=False)  # the reference: we wrote this file ourselves
+    assert sorted(ours) == sorted(trusted) == ['message_hub', 'meta', 'optimizer', 'param_schedulers', 'state_dict']
+    for key, value in trusted['state_dict'].items():
+        assert torch.equal(ours['state_dict'][key], value)
+    assert ours['optimizer']['param_groups'] == trusted['optimizer']['param_groups']
+    assert ours['param_schedulers'] == trusted['param_schedulers']
+    assert ours['meta']['epoch'] == 1 and ours['meta']['iter'] == 2
+    loss, ref = ours['message_hub']['log_scalars']['train/loss'], trusted['message_hub']['log_scalars']['train/loss']
+    assert isinstance(loss, HistoryBuffer)
+    np.testing.assert_array_equal(loss.data[0], ref.data[0])
+    assert loss.mean() == ref.mean() and loss.current() == ref.current() and loss.max() == ref.max()
+    # through mmengine's own reader, as --resume / tools/test.py read it
+    with amsam_checkpoint_loader():
+        via_mmengine = _load_checkpoint(training_checkpoint, map_location='cpu')
+    assert torch.equal(via_mmengine['state_dict']['lin.weight'], trusted['state_dict']['lin.weight'])
+
+
+def test_random_bytes_and_empty_files_are_refused_naming_the_file(tmp_path):
+    for name, data in (('random.pth', np.random.default_rng(0).bytes(4096)), ('empty.pth', b'')):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(CheckpointFileError) as err:
+            load_local_checkpoint(str(path))
+        assert str(err.value).startswith(f'{path}: cannot be read as a checkpoint')
+        assert 'damaged' in str(err.value) and 'weights_only=False' not in str(err.value)
+
+
+def test_truncated_training_checkpoint_is_refused(training_checkpoint, tmp_path):
+    data = open(training_checkpoint, 'rb').read()
+    path = tmp_path / 'truncated.pth'
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointFileError, match='truncated.pth: cannot be read as a checkpoint.*damaged'):
+        load_local_checkpoint(str(path))
+
+
+@pytest.mark.parametrize('func', [os.system, exec], ids=['os.system', 'builtins.exec'])
+def test_a_pickle_naming_code_is_refused_without_running_it(func, tmp_path):
+    marker = tmp_path / 'ran'
+    code = f'touch {marker}' if func is os.system else f'open({str(marker)!r}, "w").close()'
+    path = tmp_path / 'evil.pth'
+    torch.save(dict(state_dict=dict(w=torch.ones(2)), meta=RunsCode(func, code)), path)
+    with pytest.raises(CheckpointFileError) as err:
+        load_local_checkpoint(str(path))
+    name = 'builtins.exec' if func is exec else f'{os.system.__module__}.system'
+    assert str(err.value).startswith(f'{path}: refused: besides weights and mmengine training state, its pickle '
+                                     f'names {name}')
+    assert not marker.exists()
+
+
+def test_getattr_reaches_only_history_buffer_methods(tmp_path):
+    """The one callable the training state needs beyond classes: getattr(HistoryBuffer, 'mean') and alike."""
+    good = tmp_path / 'good.pth'
+    torch.save(dict(stats=RunsCode(getattr, HistoryBuffer, 'mean')), good)
+    assert load_local_checkpoint(str(good))['stats'] is HistoryBuffer.mean
+    bad = tmp_path / 'bad.pth'
+    torch.save(dict(stats=RunsCode(getattr, HistoryBuffer, '__init__')), bad)
+    with pytest.raises(CheckpointFileError, match="bad.pth: cannot be read.*getattr.*'__init__'"):
+        load_local_checkpoint(str(bad))
+
+
+def test_plain_weights_load_and_the_loader_is_scoped(tmp_path):
+    path = tmp_path / 'weights.pth'
+    torch.save(dict(state_dict=dict(w=torch.arange(3.0))), path)
+    assert torch.equal(load_local_checkpoint(str(path))['state_dict']['w'], torch.arange(3.0))
+    before = CheckpointLoader._schemes['']
+    with amsam_checkpoint_loader():
+        assert CheckpointLoader._schemes[''] is load_local_checkpoint
+    assert CheckpointLoader._schemes[''] is before
+    with pytest.raises(FileNotFoundError, match='nope.pth can not be found'):
+        load_local_checkpoint(str(tmp_path / 'nope.pth'))
