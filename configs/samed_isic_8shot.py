@@ -1,5 +1,5 @@
-# SAMed-style: SAM ViT-B 256 px + learnable default prompt + LoRA decoder, no calibration, ONE optimizer on all k
-# images (single level).
+# SAMed: SAM ViT-B 256 px + encoder LoRA (rank 4, q/v) + fine-tuned decoder + learnable default prompt, no
+# calibration, ONE optimizer on all k images (single level).
 # ISIC 2018 Task 1, 8 training images (splits/train_8shot.txt), 100 epochs, no validation (no held-out set), the
 # last checkpoint is tested.
 # Reproduces: no paper cell (Table 3 lists only BLO-SAM / AM-SAM): extra baseline, same protocol; test Dice (%) =

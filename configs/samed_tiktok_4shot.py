@@ -1,5 +1,5 @@
-# SAMed-style: SAM ViT-B 256 px + learnable default prompt + LoRA decoder, no calibration, ONE optimizer on all k
-# images (single level).
+# SAMed: SAM ViT-B 256 px + encoder LoRA (rank 4, q/v) + fine-tuned decoder + learnable default prompt, no
+# calibration, ONE optimizer on all k images (single level).
 # TikTok Dancing (full body), 4 training images (splits/train_4shot.txt), 100 epochs, no validation (no held-out
 # set), the last checkpoint is tested.
 # Reproduces: Table 1 "SAMed / 4 Examples" (63.8); test Dice (%) = mDice.

@@ -1,11 +1,14 @@
 """--amp: which levels switch to AmpOptimWrapper, and loss scaling through the explicit-gradient bi-level step."""
 import copy
+from contextlib import contextmanager
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from cfg_helpers import ROOT
+from mmseg_amsam.engine import bilevel_train_step
 from mmseg_amsam.engine.amp import enable_amp
 from test_bilevel import data_batch, tiny_model_and_wrappers
 
@@ -51,8 +54,41 @@ def test_scaled_losses_give_the_same_step():
     scaled = OptimWrapperDict(lower=ScaledWrapper(lower), upper=ScaledWrapper(upper))
     ref_ow = OptimWrapperDict(**dict(zip(('lower', 'upper'), map(OptimWrapper, sgd_levels(ref)))))
     data = dict(lower=data_batch(0), upper=data_batch(1))
-    model.train_step(copy.deepcopy(data), scaled)
-    ref.train_step(copy.deepcopy(data), ref_ow)
+    bilevel_train_step(model, copy.deepcopy(data), scaled)
+    bilevel_train_step(ref, copy.deepcopy(data), ref_ow)
     for (n, p), (_, q) in zip(model.named_parameters(), ref.named_parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=n)
     assert scaled['lower'].loss_scaler.get_scale() == 2.0**12  # no inf/nan found, scale kept
+
+
+class AutocastWrapper(OptimWrapper):
+    """An optim wrapper whose ``optim_context`` is a CPU bfloat16 autocast (what AmpOptimWrapper does on CUDA)."""
+
+    @contextmanager
+    def optim_context(self, model):
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            yield
+
+
+@pytest.mark.parametrize('unrolled', [False, True])
+def test_frozen_parts_run_under_the_lower_levels_autocast_and_the_hypergradient_in_fp32(unrolled):
+    model, ow = tiny_model_and_wrappers(unrolled=unrolled)
+    amp = OptimWrapperDict(lower=AutocastWrapper(ow['lower'].optimizer),
+                           upper=(OptimWrapper if unrolled else AutocastWrapper)(ow['upper'].optimizer))
+    seen = {'backbone': [], 'prompter': [], 'decode_head': []}
+    for name in seen:
+        getattr(model, name).register_forward_pre_hook(
+            lambda m, args, name=name: seen[name].append(torch.is_autocast_enabled('cpu')))
+    got = {}
+    step = amp['upper'].step
+
+    def spy(*a, **k):
+        got['dtypes'] = {p.grad.dtype for g in amp['upper'].optimizer.param_groups for p in g['params']}
+        return step(*a, **k)
+
+    amp['upper'].step = spy
+    bilevel_train_step(model, dict(lower=data_batch(0), upper=data_batch(1)), amp)
+    assert seen['backbone'] == [True, True] and seen['prompter'] == [True, True]  # D1 and D2 batches
+    # lower pass under autocast; unrolled: upper loss + exact Hessian-vector product in fp32
+    assert seen['decode_head'] == ([True, False, False] if unrolled else [True, True])
+    assert got['dtypes'] == {torch.float32}

@@ -89,7 +89,8 @@ def test_predict_records_the_prompt_box_it_used():
     inputs, samples = batch(n=2)
     with torch.no_grad():
         out = model.predict(inputs, samples)
-    assert [s.metainfo['prompt_box'] for s in out] == [(0.0, 0.0, 128.0, 128.0)] * 2  # network-input pixels
+    # a fallback is recorded as such (SAM got the whole-image box, but nothing was detected): no box, fallback True
+    assert [(s.metainfo['prompt_box'], s.metainfo['prompt_fallback']) for s in out] == [(None, True)] * 2
     none = build(prompter=dict(conf=1.0, fallback='none'))
     none.eval()
     with torch.no_grad():

@@ -12,8 +12,8 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 from cfg_helpers import demo_cfg, model_cfg
-from mmseg_amsam.engine import (BiLevelOptimWrapperConstructor, split_halves, unrolled_hypergradient,
-                                virtual_step)
+from mmseg_amsam.engine import (BiLevelOptimWrapperConstructor, bilevel_train_step, split_halves,
+                                unrolled_hypergradient, virtual_step)
 
 # ---------------------------------------------------------------- hypergradient on a problem with an exact answer
 
@@ -76,7 +76,8 @@ def test_virtual_step_is_the_optimizer_step():
         torch.testing.assert_close(new[0], real.detach(), rtol=1e-12, atol=1e-12)
 
 
-def test_unrolled_hypergradient_matches_exact_double_backward():
+@pytest.mark.parametrize('hvp', ['exact', 'finite_difference'])
+def test_unrolled_hypergradient_matches_exact_double_backward(hvp):
     w, a, l1, l2 = toy_problem()
     opt = warmed_adamw(w, l1)
     a.grad = None  # the warm-up's backward also reached A
@@ -88,8 +89,8 @@ def test_unrolled_hypergradient_matches_exact_double_backward():
     w_virtual = adamw_step_differentiable(w, g1, state, lr=0.5, betas=(0.9, 0.999), eps=1e-8, wd=0.1)
     exact = torch.autograd.grad(l2(w_virtual), [a])[0]
     first_order = torch.autograd.grad(l2(w_virtual.detach()), [a])[0]
-    ours, _ = unrolled_hypergradient(l1, l2, [w], [a], opt, fd_eps=1e-5)
-    # central finite differences: error O(eps^2) -> tight agreement in float64
+    ours, _ = unrolled_hypergradient(l1, l2, [w], [a], opt, fd_eps=1e-5, hvp=hvp)
+    # double backward: exact; central finite differences: error O(eps^2) -> tight agreement in float64
     torch.testing.assert_close(ours[0], exact, rtol=1e-6, atol=1e-9)
     assert (exact - first_order).norm() > 1e-3 * exact.norm()  # the implicit term matters here
     assert torch.equal(w.detach(), w_before)  # weights restored bit for bit
@@ -163,7 +164,7 @@ def test_levels_are_isolated(unrolled):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     ow['lower'].step = spy('lower', lower, upper, ow['lower'].step)
     ow['upper'].step = spy('upper', upper, lower, ow['upper'].step)
-    log = model.train_step(dict(lower=data_batch(0), upper=data_batch(1)), ow)
+    log = bilevel_train_step(model, dict(lower=data_batch(0), upper=data_batch(1)), ow)
     assert {'lower.loss', 'upper.loss', 'lower.decode.loss_dice'} <= set(log)
     for level in ('lower', 'upper'):
         assert seen[level]['own_has_grad']
@@ -181,7 +182,7 @@ def test_first_order_equals_lower_then_upper_by_hand():
     model, ow = tiny_model_and_wrappers()
     ref, ref_ow = tiny_model_and_wrappers()
     d1, d2 = data_batch(0), data_batch(1)
-    model.train_step(dict(lower=d1, upper=d2), ow)
+    bilevel_train_step(model, dict(lower=d1, upper=d2), ow)
     # by hand: train the lower level on D1, then the upper level on D2
     for data, level in ((d1, 'lower'), (d2, 'upper')):
         batch = ref.data_preprocessor(copy.deepcopy(data), True)
@@ -264,7 +265,7 @@ def test_unrolled_training_step_uses_the_unrolled_hypergradient():
     model, ow = tiny_model_and_wrappers(unrolled=True)
     d1, d2 = data_batch(0), data_batch(1)
     for _ in range(2):  # give AdamW some moment estimates first
-        model.train_step(dict(lower=copy.deepcopy(d1), upper=copy.deepcopy(d2)), ow)
+        bilevel_train_step(model, dict(lower=copy.deepcopy(d1), upper=copy.deepcopy(d2)), ow)
     twin, twin_ow = copy.deepcopy((model, ow))
     b1 = twin.data_preprocessor(copy.deepcopy(d1), True)
     b2 = twin.data_preprocessor(copy.deepcopy(d2), True)
@@ -284,7 +285,7 @@ def test_unrolled_training_step_uses_the_unrolled_hypergradient():
         return step(*a, **k)
 
     ow['upper'].step = spy
-    model.train_step(dict(lower=copy.deepcopy(d1), upper=copy.deepcopy(d2)), ow)
+    bilevel_train_step(model, dict(lower=copy.deepcopy(d1), upper=copy.deepcopy(d2)), ow)
     for g, e in zip(got['grads'], expected):
         torch.testing.assert_close(g, e, rtol=1e-3, atol=1e-6)
 

@@ -57,11 +57,13 @@ def test_only_lora_and_decoder_parts_train():
     trainable = {n for n, p in head.named_parameters() if p.requires_grad}
     for name in trainable:
         assert ('lora_' in name or name.startswith(('decoder.output_upscaling', 'decoder.output_hypernetworks_mlps',
-                                                    'decoder.mask_tokens', 'calibration.channel_weights'))), name
+                                                    'decoder.mask_tokens', 'decoder.iou_token',
+                                                    'calibration.channel_weights'))), name
     frozen = {n for n, p in head.named_parameters() if not p.requires_grad}
     assert any('transformer.layers.0.self_attn.q_proj.base.weight' in n for n in frozen)
     assert any('transformer.layers.0.mlp' in n for n in frozen)
     assert 'calibration.channel_weights' in trainable
+    assert 'decoder.iou_token.weight' in trainable  # it reaches the mask through token self-attention (as BLO-SAM)
     assert 'decoder.output_hypernetworks_mlps.1.layers.0.weight' in trainable
     assert not any(n.startswith('decoder.output_hypernetworks_mlps.0.') for n in trainable)  # output unused
 

@@ -1,4 +1,4 @@
-"""tools/download_checkpoints.py and mmseg_amsam.utils.checkpoints, on files the tests create (file:// URLs)."""
+"""tools/download_checkpoints.py and mmseg_amsam.apis.checkpoint_files, on files the tests create (file:// URLs)."""
 import hashlib
 import os
 import re
@@ -6,7 +6,7 @@ import re
 import pytest
 
 from cfg_helpers import load_tool
-from mmseg_amsam.utils import checkpoints as ck
+from mmseg_amsam.apis import checkpoint_files as ck
 
 PAYLOAD = bytes(range(256)) * 4096 + b'tail'  # ~1 MB: several download chunks
 

@@ -1,5 +1,6 @@
 """DiceMetric against hand-computed values."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -129,3 +130,20 @@ def test_table_is_logged(tmp_path):
     text = log_file.read_text()
     assert 'per class results (1 images' in text
     assert '| foreground | 60.00 | 60.00 |' in text
+
+
+def test_table_gains_prompt_columns_with_a_prompter(tmp_path):
+    log_file = tmp_path / 'dice_prompt.log'
+    MMLogger.get_instance('test_dice_prompt_table', log_file=str(log_file))
+    metric = DiceMetric()
+    metric.dataset_meta = BINARY
+    samples = [sample(mask((2, 2), [0]), mask((2, 2), [0])) for _ in range(4)]
+    # what a box prompter records: 3 detected (IoU 0.9, 0.4, 0.6), 1 fallback (whole image, IoU 0.2)
+    for s, fallback, iou in zip(samples, [False, False, False, True], [0.9, 0.4, 0.6, 0.2]):
+        s.update(prompt_fallback=fallback, prompt_iou=iou)
+    metric.process({}, samples)
+    result = metric.evaluate(4)
+    assert result == dict(mDice=100.0, aDice=100.0, **{'Dice.foreground': 100.0, 'aDice.foreground': 100.0})
+    text = re.sub(' +', ' ', log_file.read_text())
+    assert '| Class | Dice | aDice | Prompt det. % | Fallbacks | Box IoU | IoU>=0.5 % |' in text
+    assert '| foreground | 100.00 | 100.00 | 75.00 | 1 | 0.525 | 50.00 |' in text

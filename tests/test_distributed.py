@@ -79,8 +79,9 @@ def test_two_gloo_processes_equal_one_process_on_the_concatenated_batch(tmp_path
     distributed = torch.load(out, weights_only=True)
     model, ow = build(unrolled)
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    from mmseg_amsam.engine import bilevel_train_step
     for step in range(STEPS):
-        model.train_step(step_data(step, [0, 1]), ow)
+        bilevel_train_step(model, step_data(step, [0, 1]), ow)
     unmoved = []
     for name, value in distributed.items():
         single = dict(model.named_parameters())[name].detach()
@@ -108,3 +109,64 @@ def test_dist_train_script_runs_bilevel_on_cpu_processes(demo_root, tmp_path, ro
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     log = open(next(p for p in (tmp_path).rglob('*.log'))).read()
     assert 'BiLevelDistributedDataParallel' in log and 'lower.loss' in log and 'Distributed training: True' in log
+
+
+# ---------------------------------------------------------------- shipped loss and AdamW, ranks stay identical
+def shipped_models():
+    """A single-level config (SAMed: no prompter, encoder LoRA) and a bi-level one (BLO-SAM: no prompter), both with
+    the shipped loss (0.2 CE + 0.8 class-averaged Dice) and the shipped AdamW settings, tiny encoder."""
+    import mmseg_amsam  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.optim import OptimWrapper
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+
+    from cfg_helpers import ROOT, shrink
+    from mmseg_amsam.engine import BiLevelOptimWrapperConstructor
+    register_all_modules(init_default_scope=True)
+    built = {}
+    for name in ('samed_isic_4shot', 'blosam_isic_4shot'):
+        cfg = shrink(Config.fromfile(os.path.join(ROOT, 'configs', f'{name}.py')))
+        cfg.model.update(sam_checkpoint=None, embedding_cache=None)
+        cfg.model.backbone.arch = 'tiny'
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model)
+        if name.startswith('samed'):
+            opt = cfg.optim_wrapper.optimizer
+            ow = OptimWrapper(torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=opt.lr,
+                                                betas=opt.betas, weight_decay=opt.weight_decay))
+        else:
+            ow = BiLevelOptimWrapperConstructor(cfg.optim_wrapper)(model)
+        built[name] = (model, ow)
+    return built
+
+
+def shipped_worker(rank, world, port, out):
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)
+    from mmengine.model import MMDistributedDataParallel
+
+    from mmseg_amsam.engine import BiLevelDistributedDataParallel
+    (single, single_ow), (blo, blo_ow) = shipped_models().values()
+    ddp = MMDistributedDataParallel(module=single, device_ids=None, find_unused_parameters=False)
+    blo_ddp = BiLevelDistributedDataParallel(module=blo, device_ids=[rank])
+    for step in range(STEPS):  # each rank its own images
+        ddp.train_step(batch([4 * step + rank]), single_ow)
+        blo_ddp.train_step(step_data(step, [rank]), blo_ow)
+    torch.save({f'{tag}.{n}': p.detach() for tag, m in (('single', single), ('bilevel', blo))
+                for n, p in m.named_parameters() if p.requires_grad}, f'{out}.{rank}')
+    dist.destroy_process_group()
+
+
+def test_shipped_single_level_and_bilevel_configs_under_ddp_keep_ranks_identical(tmp_path):
+    out = str(tmp_path / 'params')
+    mp.spawn(shipped_worker, args=(2, free_port(), out), nprocs=2, join=True)
+    rank0, rank1 = (torch.load(f'{out}.{r}', weights_only=True) for r in (0, 1))
+    (single, _), (blo, _) = shipped_models().values()
+    start = {f'{tag}.{n}': p.detach() for tag, m in (('single', single), ('bilevel', blo))
+             for n, p in m.named_parameters() if p.requires_grad}
+    assert set(rank0) == set(start) and any(k.startswith('single.backbone.') for k in rank0)  # encoder LoRA
+    for name, value in rank0.items():
+        assert torch.equal(value, rank1[name]), name
+    moved = [n for n in start if not torch.equal(start[n], rank0[n])]
+    assert set(moved) == set(start)  # every trained tensor actually moved

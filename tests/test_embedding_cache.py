@@ -7,8 +7,8 @@ from mmengine.config import Config
 from mmseg.registry import MODELS
 
 from cfg_helpers import model_cfg
-from mmseg_amsam.engine import EmbeddingCacheHook
-from mmseg_amsam.models.utils.embedding_cache import EmbeddingCache, random_transforms
+from mmseg_amsam.engine import EmbeddingCacheHook, bilevel_train_step
+from mmseg_amsam.models.backbones.embedding_cache import EmbeddingCache, random_transforms
 from test_bilevel import data_batch, tiny_model_and_wrappers
 
 
@@ -31,8 +31,8 @@ def test_cached_training_equals_uncached_and_encodes_each_image_once():
     calls = counting(cached)
     for step in range(3):
         data = dict(lower=data_batch(0), upper=data_batch(1))
-        log_c = cached.train_step(copy.deepcopy(data), ow_c)
-        log_p = plain.train_step(copy.deepcopy(data), ow_p)
+        log_c = bilevel_train_step(cached, copy.deepcopy(data), ow_c)
+        log_p = bilevel_train_step(plain, copy.deepcopy(data), ow_p)
         assert log_c['lower.loss'] == log_p['lower.loss'] and log_c['upper.loss'] == log_p['upper.loss']
     for (n, p), (_, q) in zip(cached.named_parameters(), plain.named_parameters()):
         assert torch.equal(p, q), n

@@ -12,7 +12,7 @@ from PIL import Image
 from cfg_helpers import demo_cfg, load_tool
 from mmseg_amsam.apis import AMSAMInferencer, ImageLoadError
 from mmseg_amsam.datasets import DemoShapesDataset
-from mmseg_amsam.engine.hooks.trainable_only_checkpoint_hook import build_model
+from mmseg_amsam.engine import build_model
 from mmseg_amsam.models.prompters.prompt_checks import MissingPromptError
 
 
@@ -53,9 +53,10 @@ def test_masks_and_probabilities_at_the_original_size(inferencer, demo_root):
         assert 0.0 <= result.probability.min() and result.probability.max() <= 1.0
         # binary softmax: class 1 <=> foreground probability > 0.5
         assert np.array_equal(result.mask == 1, result.probability > 0.5)
-        assert result.box is not None  # fallback='image': the whole-image box when YOLO finds nothing
-        x1, y1, x2, y2 = result.box
-        assert 0 <= x1 < x2 <= shape[1] and 0 <= y1 < y2 <= shape[0]
+        assert isinstance(result.fallback, bool) and (result.box is None) == result.fallback  # null = fell back
+        if result.box is not None:
+            x1, y1, x2, y2 = result.box
+            assert 0 <= x1 < x2 <= shape[1] and 0 <= y1 < y2 <= shape[0]
     assert results[0].img_path == paths[0] and results[2].img_path is None
     single = inferencer(paths[0])  # a single input gives a single result, identical to the batched one
     np.testing.assert_allclose(single.probability, results[0].probability, atol=1e-5)
@@ -69,8 +70,22 @@ def test_prompt_box_is_mapped_back_to_original_pixels(inferencer, monkeypatch):
     monkeypatch.setattr(prompter, 'fallback', 'none')
     wide = np.full((64, 192, 3), 127, np.uint8)
     first, second = inferencer([wide, wide], batch_size=2)
-    assert first.box == pytest.approx((48.0, 8.0, 144.0, 32.0))
-    assert second.box is None and not second.has_box  # no box: the learned prompt alone
+    assert first.box == pytest.approx((48.0, 8.0, 144.0, 32.0)) and first.fallback is False
+    assert second.box is None and not second.has_box and second.fallback  # no box: the learned prompt alone
+
+
+def test_same_box_for_a_file_and_its_pixels_as_an_array(demo_model, tmp_path):
+    """The detector sees the original pixels either way (file, or the array put in ori_img): same box, mapped back
+    to the same original pixels; the random tiny YOLO at conf 0 always finds one."""
+    cfg, _, ckpt = demo_model
+    inf = AMSAMInferencer(cfg, ckpt, cfg_options={'model.prompter.conf': 0.0})
+    image = np.random.default_rng(3).integers(0, 255, (70, 150, 3), dtype=np.uint8)
+    path = str(tmp_path / 'pixels.png')
+    cv2.imwrite(path, image)
+    from_file, from_array = inf([path, cv2.imread(path)], batch_size=2)
+    assert from_file.box is not None and from_file.box == from_array.box and from_file.fallback is False
+    alone = inf(path)
+    assert alone.box == from_file.box
 
 
 def test_no_box_without_learned_prompt_is_one_clear_error(demo_model, demo_root, monkeypatch):
@@ -119,7 +134,11 @@ def test_infer_cli_writes_masks_overlays_and_reports_corrupt_files(demo_model, d
     assert not (out / 'corrupt.png').exists()
     record = json.load(open(out / 'predictions.json'))
     assert [osp.basename(f) for f in record['failed']] == ['corrupt.png']
-    assert len(record['images']) == 2 and all(len(r['box']) == 4 for r in record['images'])
+    assert len(record['images']) == 2
+    for r in record['images']:  # a detected box, or null + fallback true
+        assert (r['box'] is None and r['fallback'] is True) or (len(r['box']) == 4 and r['fallback'] is False)
+    flags = [r['fallback'] for r in record['images']]
+    assert record['prompts'] == dict(images=2, detections=flags.count(False), fallbacks=flags.count(True))
     # a glob input, palette masks, all readable -> exit 0
     code = infer.main([cfg_path, ckpt, str(images / 'img*.jpg'), '--out', str(tmp_path / 'pal'), '--palette',
                        '--device', 'cpu'])

@@ -27,3 +27,33 @@ def test_ignored_pixels_do_not_count_and_small_objects_matter():
     tgt = torch.zeros(1, 100, 100, dtype=torch.long)
     tgt[0, 0, 0] = 1
     assert ClassAveragedDiceLoss()(big, tgt).item() > 0.45
+
+
+def test_eq5_value_of_the_shipped_head_on_a_hand_made_logit_mask_pair():
+    """Eq. 5 with lambda = 0.8, as the AM-SAM decode head computes it: 0.2 CE + 0.8 class-averaged Dice.
+
+    64x64 low-res logits (bg 0, fg ln 3: p_fg = 0.75 everywhere), the top-left 32x32 block foreground. By hand:
+    CE = 0.25 (-ln 0.75) + 0.75 (-ln 0.25) = 1.1116413; Dice per class (smooth 1e-5): fg (2 * 768 + s) /
+    (2304 + 1024 + s), bg (2 * 768 + s) / (256 + 3072 + s), both 1536/3328 -> L_Dice = 0.5384615;
+    L = 0.2 * 1.1116413 + 0.8 * 0.5384615 = 0.6530975.
+    """
+    import math
+
+    from mmengine.config import Config
+    from mmengine.structures import PixelData
+    from mmseg.registry import MODELS
+    from mmseg.structures import SegDataSample
+
+    from cfg_helpers import ROOT
+    head_cfg = Config.fromfile(f'{ROOT}/configs/_base_/models/amsam_vit_b.py').model.decode_head
+    head = MODELS.build(head_cfg)
+    logits = torch.zeros(1, 2, 64, 64)
+    logits[:, 1] = math.log(3.0)
+    gt = torch.zeros(1, 64, 64, dtype=torch.long)
+    gt[0, :32, :32] = 1
+    sample = SegDataSample(metainfo=dict(img_shape=(256, 256)))
+    sample.gt_sem_seg = PixelData(data=gt)
+    losses = head.loss_by_feat(logits, [sample])
+    assert losses['loss_ce'].item() == pytest.approx(0.2 * 1.1116413, rel=1e-6)
+    assert losses['loss_dice'].item() == pytest.approx(0.8 * 0.5384615, rel=1e-6)
+    assert (losses['loss_ce'] + losses['loss_dice']).item() == pytest.approx(0.6530975, rel=1e-6)

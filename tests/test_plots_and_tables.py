@@ -12,8 +12,8 @@ from PIL import Image
 
 from cfg_helpers import demo_cfg, load_tool
 from mmseg_amsam.datasets import DemoShapesDataset
-from mmseg_amsam.engine.hooks.trainable_only_checkpoint_hook import build_model
-from mmseg_amsam.utils.runs import parse_experiment, find_test_runs, val_curve
+from mmseg_amsam.engine import build_model
+from mmseg_amsam.apis.run_logs import parse_experiment, find_test_runs, val_curve
 
 
 def fake_train_run(work_dir, config_name, val_dice, timestamp='20240101_120000', metric='mDice'):

@@ -10,7 +10,7 @@ from torch import nn
 from mmseg_amsam.models.backbones import SAMImageEncoder
 from mmseg_amsam.models.decode_heads import CalibratedMaskDecoder
 from mmseg_amsam.models.prompters import SAMPromptEncoder
-from mmseg_amsam.models.utils.sam_checkpoint import CheckpointError
+from mmseg_amsam.utils.sam_checkpoint import CheckpointError
 
 
 def tiny_sam_1024():

@@ -11,8 +11,8 @@ from mmengine.runner import Runner
 
 from cfg_helpers import demo_cfg
 from mmseg_amsam.apis import AMSAMInferencer
-from mmseg_amsam.engine.hooks import FrozenWeightsError, load_trained_checkpoint
-from mmseg_amsam.engine.hooks.trainable_only_checkpoint_hook import build_model
+from mmseg_amsam.engine import FrozenWeightsError, load_trained_checkpoint
+from mmseg_amsam.engine import build_model
 
 
 @pytest.fixture(scope='module')

@@ -1,4 +1,4 @@
-"""Tests of the Swin-Unet baseline (mmseg_amsam/models/baselines/swin_unet.py, configs/_base_/models/swin_unet.py).
+"""Tests of the Swin-Unet baseline (mmseg_amsam/models/baselines/, configs/_base_/models/swin_unet.py).
 
 CPU only, tiny models; the whole file runs in well under a minute on 2 cores.
 """

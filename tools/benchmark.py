@@ -26,8 +26,8 @@ from mmseg.structures import SegDataSample  # noqa: E402
 from mmseg.utils import register_all_modules  # noqa: E402
 
 import mmseg_amsam  # noqa: E402,F401
-from mmseg_amsam.engine import BiLevelOptimWrapperConstructor  # noqa: E402
-from mmseg_amsam.models.utils.embedding_cache import EmbeddingCache  # noqa: E402
+from mmseg_amsam.engine import BiLevelOptimWrapperConstructor, bilevel_train_step  # noqa: E402
+from mmseg_amsam.models.backbones.embedding_cache import EmbeddingCache  # noqa: E402
 
 
 def parse_args():
@@ -119,7 +119,7 @@ def main():
         for cached in (False, True):
             model.embedding_cache = EmbeddingCache(owner) if cached else None
             reset_peak(args.device)
-            t = timed(lambda: model.train_step(copy.deepcopy(data), ow), args.steps, args.warmup, args.device)
+            t = timed(lambda: bilevel_train_step(model, copy.deepcopy(data), ow), args.steps, args.warmup, args.device)
             name = f"{'unrolled' if unrolled else 'first-order'} step, cache {'on' if cached else 'off'}"
             results[(unrolled, cached)] = t
             rows.append((name, f'{t * 1000:9.1f} ms', f'{peak_mb(args.device):9.0f} MB'))
@@ -162,12 +162,12 @@ def main():
         model.train()
         model.train_cfg['unrolled'] = False
         model.embedding_cache = EmbeddingCache(owner)
-        model.train_step(copy.deepcopy(data), ow)
+        bilevel_train_step(model, copy.deepcopy(data), ow)
         from torch.profiler import ProfilerActivity, profile
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if str(args.device).startswith('cuda') else [])
         with profile(activities=acts) as prof:
             for _ in range(3):
-                model.train_step(copy.deepcopy(data), ow)
+                bilevel_train_step(model, copy.deepcopy(data), ow)
         key = 'self_cuda_time_total' if str(args.device).startswith('cuda') else 'self_cpu_time_total'
         print('\nprofile of 3 cached first-order steps (top ops):')
         print(prof.key_averages().table(sort_by=key, row_limit=15))

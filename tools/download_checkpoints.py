@@ -6,7 +6,8 @@
     python tools/download_checkpoints.py --verify checkpoints/sam_vit_b_01ec64.pth
     python tools/download_checkpoints.py --list
 
-Exit status: 0 when every file is present and verified; 1 otherwise (the messages say which and why).
+Exit status: 0 when every file is present and verified; 1 otherwise (the messages say which and why); 2 for a
+usage error (an unknown name, a --dir that is a file or cannot be written): one message, the traceback with --debug.
 """
 import argparse
 import os.path as osp
@@ -14,7 +15,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmseg_amsam.utils import checkpoints as ck  # noqa: E402
+from mmseg_amsam.apis import checkpoint_files as ck  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -27,6 +28,7 @@ def parse_args(argv=None):
     parser.add_argument('--force', action='store_true', help='download again even if a verified copy exists')
     parser.add_argument('--list', action='store_true', help='list the known files and exit')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
+    parser.add_argument('--debug', action='store_true', help='show the traceback of known errors')
     return parser.parse_args(argv)
 
 
@@ -49,10 +51,14 @@ def main(argv=None) -> int:
     except KeyError as exc:
         print(f'error: {exc.args[0]}', file=sys.stderr)
         return 2
+    if osp.exists(args.dir) and not osp.isdir(args.dir):
+        raise NotADirectoryError(f'--dir {args.dir} is a file, not a folder; give the folder to download into')
     for known in files:
         try:
             result = ck.download(known, args.dir, force=args.force, progress=not args.no_progress)
             print(result.message)
+        except (PermissionError, FileExistsError, NotADirectoryError):
+            raise  # the local disk, not the network: one message naming the path (exit status 2)
         except ck.ChecksumError as exc:
             print(f'error: {exc}', file=sys.stderr)
             failed += 1
@@ -64,4 +70,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mmseg_amsam.apis.cli_errors import run_cli  # known user errors: one message, exit code 2 (--debug: traceback)
+    sys.exit(run_cli(main))

@@ -6,7 +6,9 @@ INPUT is an image file, a folder (its images, not recursive) or a glob pattern (
 Writes, in DIR:
     NAME.png            the mask: pixel value = class (0 background, 1 foreground); with --palette a colour PNG
     NAME_overlay.png    (--overlay) the image with the mask blended in and the prompt box drawn
-    predictions.json    per image: mask file, prompt box (original pixels) or null, foreground fraction
+    predictions.json    per image: mask file, detected prompt box (original pixels) or null, `fallback` (true when
+                        the prompter found no box and used the whole image, or nothing; absent without a
+                        prompter), foreground fraction; and a `prompts` summary (detections, fallbacks)
 Unreadable images are skipped with a warning naming them; the others are processed and the exit status is 1 when
 any image failed (2 when INPUT matches no image).
 """
@@ -36,6 +38,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', default=None, help="'cpu', 'cuda:0' ... (default: cuda:0 if available)")
     parser.add_argument('--opacity', type=float, default=0.5, help='mask opacity in overlays (default 0.5)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides, key=value')
+    parser.add_argument('--debug', action='store_true', help='show the traceback of known errors (bad checkpoint ...)')
     return parser.parse_args(argv)
 
 
@@ -63,6 +66,20 @@ def output_names(paths):
         used.add(name)
         names.append(name)
     return names
+
+
+def prompt_summary(records, warn_fallback_rate=None):
+    """Detections / fallbacks over the images (None without a prompter); warns once when too many fell back."""
+    flags = [r['fallback'] for r in records if 'fallback' in r]
+    if not flags:
+        return None
+    summary = dict(images=len(flags), detections=flags.count(False), fallbacks=flags.count(True))
+    rate = summary['fallbacks'] / len(flags)
+    if warn_fallback_rate is not None and rate > warn_fallback_rate:
+        print(f'WARNING: the prompter FELL BACK on {summary["fallbacks"]} of {len(flags)} images ({100 * rate:.1f}% > '
+              f'warn_fallback_rate {100 * warn_fallback_rate:.0f}%): no box was detected there. Check '
+              'model.prompter.classes / conf, or adapt the detector (tools/adapt_detector.py).', file=sys.stderr)
+    return summary
 
 
 def main(argv=None) -> int:
@@ -100,6 +117,8 @@ def main(argv=None) -> int:
             record = dict(image=path, mask=osp.basename(mask_file),
                           box=[round(v, 2) for v in result.box] if result.box else None,
                           foreground_fraction=round(float((result.mask > 0).mean()), 6))
+            if result.fallback is not None:
+                record['fallback'] = bool(result.fallback)
             if args.overlay:
                 bgr = cv2.imread(path, cv2.IMREAD_COLOR)
                 if bgr is not None:
@@ -108,9 +127,13 @@ def main(argv=None) -> int:
                     cv2.imwrite(overlay_file, np.ascontiguousarray(drawn[..., ::-1]))
                     record['overlay'] = osp.basename(overlay_file)
             records.append(record)
+    summary = prompt_summary(records, getattr(getattr(inferencer.model, 'prompter', None), 'warn_fallback_rate', None))
     with open(osp.join(args.out, 'predictions.json'), 'w') as f:
-        json.dump(dict(config=args.config, checkpoint=args.checkpoint, failed=failed, images=records), f, indent=1)
+        json.dump(dict(config=args.config, checkpoint=args.checkpoint, failed=failed, images=records,
+                       **(dict(prompts=summary) if summary else {})), f, indent=1)
     print(f'{len(records)} of {len(paths)} images segmented into {args.out}')
+    if summary:
+        print(f'prompt boxes: {summary["detections"]} detected, {summary["fallbacks"]} fallbacks')
     if failed:
         print(f'error: {len(failed)} image(s) could not be read: {", ".join(failed)}', file=sys.stderr)
         return 1
@@ -118,4 +141,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mmseg_amsam.apis.cli_errors import run_cli  # known user errors: one message, exit code 2 (--debug: traceback)
+    sys.exit(run_cli(main))

@@ -12,7 +12,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmseg_amsam.utils.runs import RunError, config_name, parse_experiment, val_curve  # noqa: E402
+from mmseg_amsam.apis.run_logs import RunError, config_name, parse_experiment, val_curve  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -19,7 +19,7 @@ from collections import defaultdict
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from mmseg_amsam.utils.runs import (DATASET_ORDER, METHOD_ORDER, config_name, parse_experiment,  # noqa: E402
+from mmseg_amsam.apis.run_logs import (DATASET_ORDER, METHOD_ORDER, config_name, parse_experiment,  # noqa: E402
                                     find_test_runs)
 
 MISSING = '–'

@@ -10,10 +10,13 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmseg_amsam  # noqa: E402,F401
-from mmseg_amsam.utils.run_config import load_run_config  # noqa: E402
+from mmseg_amsam.apis.cli_errors import held_console, run_cli  # noqa: E402
+from mmseg_amsam.apis.prerequisites import check_prerequisites  # noqa: E402
+from mmseg_amsam.apis.run_config import load_run_config  # noqa: E402
+from mmseg_amsam.engine.checkpoint_loading import amsam_checkpoint_loader  # noqa: E402
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and eval) a segmentor')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file, or `none` to test the model as built from the config '
@@ -29,16 +32,19 @@ def parse_args():
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override settings in the config')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full start-up log and the traceback of known errors (missing files ...)')
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     cfg = load_run_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = None if args.checkpoint.lower() == 'none' else args.checkpoint
+    check_prerequisites(cfg, phases=('test', ))  # every missing file at once, before anything is built
     if args.show_dir:
         vis = cfg.default_hooks.setdefault('visualization', dict(type='SegVisualizationHook'))
         vis['draw'] = True
@@ -48,9 +54,15 @@ def main():
         cfg.test_evaluator = [cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict) else cfg.test_evaluator
         cfg.test_evaluator = list(cfg.test_evaluator) + [dict(type='mmseg.IoUMetric', format_only=True,
                                                               output_dir=args.out)]
-    runner = Runner.from_cfg(cfg)
+    with held_console(not args.debug):  # a refusal while building or loading is the only thing printed
+        runner = Runner.from_cfg(cfg)
+        _ = runner.test_loop  # builds the loop and dataset now (runner.test() reuses it)
+        if cfg.load_from:  # load (and check) the checkpoint now; runner.test() then skips it (_has_loaded)
+            with amsam_checkpoint_loader():
+                runner.load_or_resume()
     runner.test()
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main))

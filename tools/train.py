@@ -14,10 +14,12 @@ from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmseg_amsam  # noqa: E402,F401  registers the plugin
-from mmseg_amsam.utils.run_config import load_run_config  # noqa: E402
+from mmseg_amsam.apis.cli_errors import held_console, run_cli  # noqa: E402
+from mmseg_amsam.apis.prerequisites import check_prerequisites  # noqa: E402
+from mmseg_amsam.apis.run_config import load_run_config  # noqa: E402
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a segmentor')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
@@ -29,15 +31,18 @@ def parse_args():
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument('--debug', action='store_true',
+                        help='show the full start-up log and the traceback of known errors (missing files ...)')
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     cfg = load_run_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    check_prerequisites(cfg, phases=('train', 'val'))  # every missing file at once, before anything is built
     if args.amp:
         from mmseg_amsam.engine.amp import enable_amp
         enable_amp(cfg)
@@ -47,9 +52,12 @@ def main():
         # CPU processes (gloo): mmengine's launcher would call torch.cuda.set_device; the Runner reuses this group
         dist.init_process_group('gloo')
         cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-    runner = Runner.from_cfg(cfg)
+    with held_console(not args.debug):  # a refusal while building is the only thing printed
+        runner = Runner.from_cfg(cfg)
+        _ = runner.train_loop, runner.val_loop  # builds the loops and datasets now (runner.train() reuses them)
     runner.train()
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(main))

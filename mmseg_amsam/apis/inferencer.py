@@ -4,7 +4,8 @@
     inferencer = AMSAMInferencer('configs/amsam_demo.py', 'work_dirs/amsam_demo/best_mDice_epoch_40.pth')
     result = inferencer('photo.jpg')            # or a list of paths / numpy arrays (BGR, as cv2.imread gives)
     result.mask          # (H, W) uint8 class map at the original size (0 background, 1 foreground)
-    result.box           # (x1, y1, x2, y2) prompt box in original image pixels, or None (no box used)
+    result.box           # (x1, y1, x2, y2) detected prompt box in original image pixels, or None
+    result.fallback      # True when the prompter found no box (the whole-image box, or none, was used)
     result.probability   # (H, W) float32 foreground probability (1 - P(background))
 
 Works with full and trainable-only checkpoints (see ``TrainableOnlyCheckpointHook``): the model is built from the
@@ -21,10 +22,9 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint
 
-from ..engine.hooks.trainable_only_checkpoint_hook import build_model, checkpoint_seed, load_trained_checkpoint
-from ..models.prompters.box_prompter import scale_box
+from ..engine.trainable_checkpoint import build_model, checkpoint_seed, load_trained_checkpoint, read_checkpoint
+from ..models.prompters.box_geometry import input_to_original
 
 ImageInput = Union[str, np.ndarray]
 
@@ -37,7 +37,8 @@ class ImageLoadError(RuntimeError):
 class InferenceResult:
     """Prediction for one image (all at the original image size)."""
     mask: Optional[np.ndarray] = None  # (H, W) uint8 predicted class per pixel
-    box: Optional[Tuple[float, float, float, float]] = None  # prompt box x1, y1, x2, y2 (original pixels) or None
+    box: Optional[Tuple[float, float, float, float]] = None  # detected box x1, y1, x2, y2 (original pixels) or None
+    fallback: Optional[bool] = None  # True: no box found (whole-image box or none used); None: model without prompter
     probability: Optional[np.ndarray] = None  # (H, W) float32 foreground probability
     img_path: Optional[str] = None
     ori_shape: Optional[Tuple[int, int]] = None
@@ -111,18 +112,21 @@ class AMSAMInferencer:
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
         init_default_scope(cfg.get('default_scope', 'mmseg'))
-        ckpt = _load_checkpoint(checkpoint, map_location='cpu') if checkpoint else None
+        ckpt = read_checkpoint(checkpoint, map_location='cpu') if checkpoint else None
         model_cfg = copy.deepcopy(cfg.model)
         model_cfg['train_cfg'] = None
         self.model = build_model(model_cfg, checkpoint_seed(ckpt) if ckpt else None)
         if ckpt is not None:
-            load_trained_checkpoint(self.model, ckpt, strict=True)
+            load_trained_checkpoint(self.model, ckpt, strict=True, source=checkpoint)
         self.model.cfg = cfg
         self.model.dataset_meta = _dataset_meta(cfg, ckpt)
         self.model.to(device).eval()
         self.cfg, self.device, self.batch_size = cfg, device, batch_size
         self.checkpoint = checkpoint
         steps = _pipeline_cfg(cfg)
+        prompter = getattr(self.model, 'prompter', None)
+        if hasattr(prompter, 'check_pipeline'):  # boxes found on the original must follow the pipeline's geometry
+            prompter.check_pipeline(steps, 'the test pipeline')
         self.file_pipeline = Compose(steps)
         array_steps = copy.deepcopy(steps)
         array_steps[0] = dict(type='LoadImageFromNDArray')
@@ -174,7 +178,11 @@ class AMSAMInferencer:
     # ---- internals --------------------------------------------------------------------------------------------
     def _prepare(self, item: ImageInput) -> dict:
         if isinstance(item, np.ndarray):
-            return self.array_pipeline(dict(img=_to_bgr3(item)))
+            bgr = _to_bgr3(item)
+            packed = self.array_pipeline(dict(img=bgr))
+            # the prompter detects on this array as it would on a file's pixels: same image, same box
+            packed['data_samples'].set_metainfo(dict(ori_img=bgr))
+            return packed
         if not isinstance(item, str):
             raise ImageLoadError(f'expected an image path or a numpy array, got {type(item).__name__}')
         if not osp.isfile(item):
@@ -203,10 +211,10 @@ class AMSAMInferencer:
             probability = logits[0]
         mask = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
         ori_h, ori_w = (int(v) for v in meta['ori_shape'][:2])
-        box = meta.get('prompt_box')  # set by AMSAM.predict in network-input pixels; baselines have none
-        if box is not None:
-            img_hw = meta.get('img_shape', meta['ori_shape'])[:2]
+        box = meta.get('prompt_box')  # set by the box prompter in network-input pixels; baselines have none
+        if box is not None:  # back through the recorded resize / flip
             box = tuple(min(max(v, 0.0), float(limit))
-                        for v, limit in zip(scale_box(box, img_hw, (ori_h, ori_w)), (ori_w, ori_h, ori_w, ori_h)))
+                        for v, limit in zip(input_to_original(box, meta), (ori_w, ori_h, ori_w, ori_h)))
         return InferenceResult(mask=mask, box=box, probability=probability.cpu().numpy().astype(np.float32),
-                               img_path=meta.get('img_path'), ori_shape=(ori_h, ori_w))
+                               img_path=meta.get('img_path'), ori_shape=(ori_h, ori_w),
+                               fallback=meta.get('prompt_fallback'))

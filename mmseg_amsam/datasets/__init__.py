@@ -1,8 +1,9 @@
 """Datasets of AM-SAM (registered in ``mmseg.registry.DATASETS``) and the tools that prepare them."""
 from .binary_seg import BinarySegDataset
 from .conversion import (ConversionError, PairError, RawDataset, RawLayoutError, RawPair, binarise,
-                         convert_dataset, natural_key)
+                         convert_dataset)
 from .demo_shapes import DemoShapesDataset, generate_demo_dataset
+from .file_names import natural_key
 from .fewshot import list_pool, make_fewshot_splits, select_fewshot, split_file_name
 from .humanseg import HumanSegDataset
 from .isic2018 import ISIC2018Dataset

@@ -19,7 +19,7 @@ import random
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from .conversion import IMAGE_SUFFIXES, natural_key
+from .file_names import IMAGE_SUFFIXES, natural_key
 from .prepared_layout import SEG_MAP_SUFFIX, SPLITS_DIR, PathLike, read_manifest, split_dirs
 
 

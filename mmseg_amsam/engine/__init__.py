@@ -1,15 +1,17 @@
-from . import checkpoint_loading  # noqa: F401  (safe local checkpoint loader)
-from . import hooks  # noqa: F401  (TrainableOnlyCheckpointHook, NumClassesCheckHook)
-from .bilevel_dataloader import BiLevelDataLoader
-from .bilevel_ddp import BiLevelDistributedDataParallel
-from .bilevel_loops import BiLevelEpochBasedTrainLoop, BiLevelIterBasedTrainLoop
-from .bilevel_optim_wrapper_constructor import BiLevelOptimWrapperConstructor, select_parameters
-from .bilevel_split import split_halves
-from .bilevel_step import bilevel_train_step
-from .embedding_cache_hook import EmbeddingCacheHook
-from .hypergradient import unrolled_hypergradient, virtual_step
+"""Training machinery (mmengine components registered in mmseg's registries): bi-level optimisation, hooks,
+trainable-only checkpoints, the torch >= 2.6-safe checkpoint loader and the AMP switch. Imports models, never
+the other way round."""
+from .bilevel import (BiLevelDataLoader, BiLevelDistributedDataParallel, BiLevelEpochBasedTrainLoop,
+                      BiLevelIterBasedTrainLoop, BiLevelOptimWrapperConstructor, bilevel_train_step,
+                      is_bilevel_batch, select_parameters, split_halves, unrolled_hypergradient, virtual_step)
+from .checkpoint_loading import CheckpointFileError, amsam_checkpoint_loader, load_local_checkpoint
+from .hooks import EmbeddingCacheHook, NumClassesCheckHook, TrainableOnlyCheckpointHook
+from .trainable_checkpoint import (FrozenWeightsError, build_model, checkpoint_seed, load_trained_checkpoint,
+                                   read_checkpoint, restore_frozen_weights)
 
-__all__ = ['BiLevelDataLoader', 'BiLevelEpochBasedTrainLoop', 'BiLevelIterBasedTrainLoop',
-           'BiLevelOptimWrapperConstructor', 'select_parameters', 'split_halves', 'bilevel_train_step',
-           'unrolled_hypergradient', 'virtual_step', 'EmbeddingCacheHook',
-           'BiLevelDistributedDataParallel']
+__all__ = ['BiLevelDataLoader', 'BiLevelDistributedDataParallel', 'BiLevelEpochBasedTrainLoop',
+           'BiLevelIterBasedTrainLoop', 'BiLevelOptimWrapperConstructor', 'bilevel_train_step', 'is_bilevel_batch',
+           'select_parameters', 'split_halves', 'unrolled_hypergradient', 'virtual_step', 'CheckpointFileError',
+           'amsam_checkpoint_loader', 'load_local_checkpoint', 'EmbeddingCacheHook', 'NumClassesCheckHook',
+           'TrainableOnlyCheckpointHook', 'FrozenWeightsError', 'build_model', 'checkpoint_seed',
+           'load_trained_checkpoint', 'read_checkpoint', 'restore_frozen_weights']

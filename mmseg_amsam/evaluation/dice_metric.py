@@ -29,6 +29,12 @@ class DiceMetric(BaseMetric):
       false positives whatever ``empty_gt`` says.
     * ``Dice.<class>`` / ``aDice.<class>``: the two quantities for each evaluated class.
 
+    With a box prompter (samples carrying ``prompt_fallback`` / ``prompt_iou``, see ``BoxPrompter``) the printed
+    table gains the prompt columns: ``Prompt det. %`` (images with a detected box), ``Fallbacks`` (images
+    without), ``Box IoU`` (mean IoU of the prompt SAM got with the ground-truth mask's box) and ``IoU>=0.5 %``.
+    They are also logged as ``{val,test}/prompt_*`` scalars by ``PromptTelemetryHook``; the returned metrics are
+    unchanged.
+
     Args:
         ignore_index (int): Ground-truth label excluded from evaluation. Defaults to 255.
         include_background (bool): Also evaluate class 0. Defaults to False (foreground Dice).
@@ -74,6 +80,9 @@ class DiceMetric(BaseMetric):
         """Per-class (intersection, predicted area, ground-truth area) of one image, shape (3, num_classes).
 
         Pixels where ``gt == ignore_index`` are dropped; labels outside [0, num_classes) are not counted.
+        (mmseg's ``IoUMetric.intersect_and_union`` gives the same areas but counts with float32 ``torch.histc``,
+        which stops counting exactly above 2**24 pixels of a class -- ISIC 2018 originals reach 6688 x 4439 =
+        29.7M pixels; these are int64 counts.)
         """
         if pred.shape != gt.shape:
             raise ValueError(f'pred_sem_seg {tuple(pred.shape)} and gt_sem_seg {tuple(gt.shape)} differ in size; '
@@ -95,7 +104,12 @@ class DiceMetric(BaseMetric):
         for data_sample in data_samples:
             pred = data_sample['pred_sem_seg']['data'].squeeze()
             gt = data_sample['gt_sem_seg']['data'].squeeze().to(pred)
-            self.results.append(self.image_stats(pred, gt, num_classes, self.ignore_index))
+            stats = self.image_stats(pred, gt, num_classes, self.ignore_index)
+            if data_sample.get('prompt_fallback') is None:
+                self.results.append(stats)
+            else:  # a box prompter was used: keep what it did with the counts
+                self.results.append(dict(stats=stats, fallback=bool(data_sample['prompt_fallback']),
+                                         iou=data_sample.get('prompt_iou')))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Turn the per-image counts into ``mDice``, ``aDice`` and per-class values (percent)."""
@@ -103,6 +117,8 @@ class DiceMetric(BaseMetric):
         names = self._class_names()
         first = 0 if self.include_background else 1
         evaluated = names[first:]
+        prompts = [r for r in results if isinstance(r, dict)]
+        results = [r['stats'] if isinstance(r, dict) else r for r in results]
         stats = np.stack(results)[:, :, first:].astype(np.float64)  # (images, 3, evaluated classes)
         inter, pred_area, gt_area = stats[:, 0], stats[:, 1], stats[:, 2]
         denom = pred_area + gt_area
@@ -133,6 +149,14 @@ class DiceMetric(BaseMetric):
         table.add_column('Class', evaluated)
         table.add_column('Dice', [_fmt(v) for v in per_class * 100])
         table.add_column('aDice', [_fmt(v) for v in agg * 100])
+        if prompts:  # one value per run, in the first row
+            ious = np.array([p['iou'] for p in prompts if p['iou'] is not None], np.float64)
+            fallbacks = sum(p['fallback'] for p in prompts)
+            blank = [''] * (len(evaluated) - 1)
+            table.add_column('Prompt det. %', [_fmt(100 * (1 - fallbacks / len(prompts)))] + blank)
+            table.add_column('Fallbacks', [str(fallbacks)] + blank)
+            table.add_column('Box IoU', [f'{ious.mean():.3f}' if len(ious) else 'nan'] + blank)
+            table.add_column('IoU>=0.5 %', [_fmt(100 * (ious >= 0.5).mean()) if len(ious) else 'nan'] + blank)
         print_log(f'per class results ({len(results)} images, Dice = mean over images):', logger=logger)
         print_log('\n' + table.get_string(), logger=logger)
         return metrics

@@ -1,5 +1,5 @@
-# SAMed-style: SAM ViT-B 256 px + learnable default prompt + LoRA decoder, no calibration, ONE optimizer on all k
-# images (single level), on TikTok Dancing (full body).
+# SAMed: SAM ViT-B 256 px + encoder LoRA (rank 4, q/v) + fine-tuned decoder + learnable default prompt, no
+# calibration, ONE optimizer on all k images (single level), on TikTok Dancing (full body).
 # Shared by configs/samed_tiktok_*shot.py (they only choose the split file).
 _base_ = [
     '../models/samed_vit_b.py', '../datasets/tiktok.py', '../default_runtime.py',

@@ -1,7 +1,7 @@
 # Swin-Unet baseline (Cao et al. 2022, "Swin-Unet: Unet-like Pure Transformer for Medical Image
 # Segmentation") as an mmseg EncoderDecoder: mmseg Swin encoder (``SwinUnetEncoder``, a SwinTransformer
 # subclass) + symmetric Swin decoder with patch expanding and skip connections (``SwinUnetHead``).
-# Both live in mmseg_amsam/models/baselines/swin_unet.py; top-level configs must add
+# Both live in mmseg_amsam/models/baselines/swin_unet_{encoder,head}.py; top-level configs must add
 #   custom_imports = dict(imports=['mmseg_amsam'], allow_failed_imports=False)
 #   default_scope = 'mmseg'
 #

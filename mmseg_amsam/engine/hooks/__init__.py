@@ -1,6 +1,6 @@
+from .embedding_cache_hook import EmbeddingCacheHook
 from .num_classes_check_hook import NumClassesCheckHook
-from .trainable_only_checkpoint_hook import (FrozenWeightsError, TrainableOnlyCheckpointHook, load_trained_checkpoint,
-                                             restore_frozen_weights)
+from .trainable_only_checkpoint_hook import TrainableOnlyCheckpointHook
+from .prompt_telemetry_hook import PromptTelemetryHook
 
-__all__ = ['NumClassesCheckHook', 'TrainableOnlyCheckpointHook', 'FrozenWeightsError', 'load_trained_checkpoint',
-           'restore_frozen_weights']
+__all__ = ['EmbeddingCacheHook', 'NumClassesCheckHook', 'TrainableOnlyCheckpointHook', 'PromptTelemetryHook']

@@ -3,7 +3,7 @@ from mmengine.hooks import Hook
 from mmengine.runner.base_loop import BaseLoop
 from mmseg.registry import HOOKS
 
-from .trainable_only_checkpoint_hook import unwrap
+from ...utils.model_wrapper import unwrap_model as unwrap
 
 
 @HOOKS.register_module()

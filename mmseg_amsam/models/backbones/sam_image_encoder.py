@@ -9,9 +9,10 @@ from mmseg.registry import MODELS
 from segment_anything.modeling import ImageEncoderViT
 from torch import nn
 
-from ..utils.embedding_cache import file_stamp
-from ..utils.freeze import freeze
-from ..utils.sam_checkpoint import load_sam_state_dict, load_state_into
+from ...utils.file_stamp import file_stamp
+from ...utils.freeze import freeze
+from ...utils.sam_checkpoint import load_sam_state_dict, load_state_into
+from ..decode_heads.lora import add_lora_to_qkv
 
 # (embed_dim, depth, num_heads, global_attn_indexes, window_size) as in segment_anything.build_sam;
 # 'tiny' is ours: random weights only, for CPU tests and the demo.
@@ -48,17 +49,20 @@ def resize_encoder_state(state: dict, model_state: dict) -> dict:
 
 @MODELS.register_module()
 class SAMImageEncoder(BaseModule):
-    """segment-anything's ``ImageEncoderViT``, frozen (no grads, always eval mode).
+    """segment-anything's ``ImageEncoderViT``, frozen (no grads, always eval mode), or adapted by SAMed's LoRA.
 
     Args:
         arch: ``vit_b`` / ``vit_l`` / ``vit_h`` (official) or ``tiny`` (depth 2, dim 64; tests and demo).
         img_size: square input size; 256 as in BLO-SAM. The output is ``(B, 256, img_size/16, img_size/16)``.
         checkpoint: an official SAM checkpoint (keys ``image_encoder.*``), interpolated to ``img_size``.
         frozen: keep True for AM-SAM; False only for experiments that fine-tune the encoder.
+        lora_rank: > 0 adds SAMed's LoRA of this rank to the q and v parts of every block's fused ``qkv`` (SAMed:
+            rank 4); the encoder's own weights stay frozen and only the LoRA matrices train (``is_frozen`` is then
+            False: gradients flow, no embedding cache).
     """
 
     def __init__(self, arch: str = 'vit_b', img_size: int = 256, out_chans: int = 256,
-                 checkpoint: Optional[str] = None, frozen: bool = True,
+                 checkpoint: Optional[str] = None, frozen: bool = True, lora_rank: int = 0,
                  global_attn_indexes: Optional[Sequence[int]] = None, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if arch not in SAM_ARCHS:
@@ -73,9 +77,11 @@ class SAMImageEncoder(BaseModule):
             state = load_sam_state_dict(checkpoint, 'image_encoder.')
             state = resize_encoder_state(state, self.encoder.state_dict())
             load_state_into(self.encoder, state, checkpoint, f'SAM image encoder ({arch}, {img_size} px)')
-        self.is_frozen = frozen
-        if frozen:
+        self.is_frozen = frozen and not lora_rank
+        self.lora_rank = lora_rank
+        if frozen or lora_rank:
             freeze(self.encoder)
+        self.num_lora_layers = add_lora_to_qkv(self.encoder, lora_rank) if lora_rank else 0
 
     @property
     def cache_key(self) -> tuple:

@@ -7,13 +7,20 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from segment_anything.modeling import MaskDecoder, TwoWayTransformer
 
-from ..utils.sam_checkpoint import load_sam_state_dict, load_state_into
+from ...utils.sam_checkpoint import load_sam_state_dict, load_state_into
 from .lora import add_lora_to_attention
 from .mask_calibration import MaskCalibration
 
-# Decoder parts that train besides LoRA: the paper's "MLPs and transposed [convolutions]" and SAM's mask tokens.
-# The IoU head and token stay frozen: the loss does not use their output, so they would receive no gradient.
-DEFAULT_TRAINABLE = ('output_upscaling', 'output_hypernetworks_mlps', 'mask_tokens')
+# Decoder parts that train besides LoRA: the paper's "MLPs and transposed [convolutions]" and SAM's output tokens
+# (as BLO-SAM). The IoU token trains too: the loss does not use its output, but it attends to the mask tokens in the
+# transformer's token self-attention, so it does receive gradients.
+DEFAULT_TRAINABLE = ('output_upscaling', 'output_hypernetworks_mlps', 'mask_tokens', 'iou_token')
+# Decoder parts that receive gradients and still stay frozen, by design (every other one with a gradient trains):
+FROZEN_BY_DESIGN = {
+    'decoder.transformer.': 'the two-way transformer is adapted by LoRA on q/v only (paper eq. 2-4)',
+}
+# Where the classes' masks come from (see the class doc): SAM's layout keeps its single-mask token 0 unused.
+TOKEN_LAYOUTS = ('sam', 'blosam')
 TOKEN_KEYS = ('mask_tokens.weight', 'iou_prediction_head.layers.2.weight', 'iou_prediction_head.layers.2.bias')
 
 
@@ -33,6 +40,11 @@ class CalibratedMaskDecoder(BaseDecodeHead):
     ``mask_output='single'`` (with ``num_classes=1``) returns SAM's single-mask token 0 instead -- what SAM itself
     outputs for one box prompt; used by the untrained plain-SAM baseline.
 
+    ``token_layout``: ``'sam'`` (default) keeps SAM's layout, ``num_classes + 1`` mask tokens whose multimask
+    outputs ``1..num_classes`` are the classes (token 0, SAM's single-mask output, is unused and frozen);
+    ``'blosam'`` is BLO-SAM's code: ``num_classes`` mask tokens, outputs ``0..num_classes-1`` are the classes. The
+    same weights give different logits in the two layouts (docs/reproduce.md, "Differences from BLO-SAM's code").
+
     Loading an official checkpoint: SAM has 4 mask tokens (1 + 3 multimask); token ``i < num_classes + 1`` and its
     hypernetwork MLP / IoU row come from the checkpoint; tokens beyond 4 keep their random initialisation.
     """
@@ -41,7 +53,7 @@ class CalibratedMaskDecoder(BaseDecodeHead):
                  transformer_mlp_dim: int = 2048, transformer_heads: int = 8, img_size: int = 256,
                  lora_rank: int = 4, calibration: str = 'sample', alpha: float = 0.7,
                  trainable: Sequence[str] = DEFAULT_TRAINABLE, loss_resolution: str = 'low_res',
-                 mask_output: str = 'multimask',
+                 mask_output: str = 'multimask', token_layout: str = 'sam',
                  checkpoint: Optional[str] = None,
                  loss_decode=(dict(type='CrossEntropyLoss', use_sigmoid=False, avg_non_ignore=True,
                                    loss_weight=0.2), dict(type='ClassAveragedDiceLoss', loss_weight=0.8)),
@@ -57,13 +69,17 @@ class CalibratedMaskDecoder(BaseDecodeHead):
             raise ValueError("mask_output is 'multimask' (one SAM multimask token per class) or 'single' (SAM's "
                              f"single-mask token 0, only with num_classes=1); got {mask_output!r}, "
                              f'num_classes={num_classes}')
-        self.mask_output = mask_output
+        if token_layout not in TOKEN_LAYOUTS or (token_layout == 'blosam' and mask_output != 'multimask'):
+            raise ValueError(f"CalibratedMaskDecoder: token_layout must be one of {TOKEN_LAYOUTS} ('blosam' only with "
+                             f"mask_output='multimask'); got {token_layout!r} with mask_output={mask_output!r}")
+        self.mask_output, self.token_layout = mask_output, token_layout
+        self.first_output = 1 if token_layout == 'sam' else 0  # index of the first class's mask token
         if loss_resolution not in ('low_res', 'input'):
             raise ValueError(f"loss_resolution must be 'low_res' or 'input', got {loss_resolution!r}")
         self.loss_resolution = loss_resolution
         self.low_res_size = (img_size // 16 * 4, img_size // 16 * 4)
         self.decoder = MaskDecoder(
-            num_multimask_outputs=num_classes, transformer_dim=transformer_dim,
+            num_multimask_outputs=num_classes - 1 + self.first_output, transformer_dim=transformer_dim,
             transformer=TwoWayTransformer(depth=transformer_depth, embedding_dim=transformer_dim,
                                           mlp_dim=transformer_mlp_dim, num_heads=transformer_heads),
             iou_head_depth=3, iou_head_hidden_dim=256)
@@ -75,8 +91,10 @@ class CalibratedMaskDecoder(BaseDecodeHead):
         for name, p in self.decoder.named_parameters():
             if name.startswith(tuple(trainable)):
                 p.requires_grad_(True)
-        for p in self.decoder.output_hypernetworks_mlps[0].parameters():
-            p.requires_grad_(False)  # SAM's single-mask token: its mask is dropped, it would get no gradient
+        used = range(1) if mask_output == 'single' else range(self.first_output, self.first_output + num_classes)
+        for i, mlp in enumerate(self.decoder.output_hypernetworks_mlps):
+            if i not in used:  # e.g. SAM's single-mask token 0: its mask is dropped, it would get no gradient
+                mlp.requires_grad_(False)
         self.num_lora_layers = add_lora_to_attention(self.decoder.transformer, lora_rank) if lora_rank else 0
         self.calibration = MaskCalibration(transformer_dim // 8, calibration, alpha)
 
@@ -122,7 +140,8 @@ class CalibratedMaskDecoder(BaseDecodeHead):
         iou_pred = d.iou_prediction_head(iou_token_out)
         if self.mask_output == 'single':  # SAM's own choice for a single unambiguous prompt (plain SAM baseline)
             return masks[:, :1], iou_pred[:, :1]
-        return masks[:, 1:], iou_pred[:, 1:]  # the multimask outputs = one per class
+        k = self.first_output  # 'sam': the multimask outputs 1..num_classes; 'blosam': outputs 0..num_classes-1
+        return masks[:, k:k + self.num_classes], iou_pred[:, k:k + self.num_classes]
 
     def _stack_batch_gt(self, batch_data_samples) -> torch.Tensor:
         gt = super()._stack_batch_gt(batch_data_samples)

@@ -1,4 +1,8 @@
-"""LoRA (paper eq. 2-4): ``W x + B A x`` with frozen ``W``, trainable rank-``r`` ``A`` and ``B`` (B starts at 0)."""
+"""LoRA (paper eq. 2-4): ``W x + B A x`` with frozen ``W``, trainable rank-``r`` ``A`` and ``B`` (B starts at 0).
+
+``LoRALinear`` adapts one projection (the mask decoder's ``q_proj`` / ``v_proj``); ``LoRAQKV`` adapts the q and v
+thirds of the image encoder's fused ``qkv`` projection, as SAMed does.
+"""
 import math
 
 import torch
@@ -38,4 +42,41 @@ def add_lora_to_attention(module: nn.Module, rank: int) -> int:
                 if isinstance(layer, nn.Linear):
                     setattr(sub, name, LoRALinear(layer, rank))
                     count += 1
+    return count
+
+
+class LoRAQKV(nn.Module):
+    """SAMed's encoder LoRA: wraps a frozen fused ``qkv`` ``nn.Linear`` (``dim -> 3 dim``, segment-anything's
+    ``ImageEncoderViT``) and adds rank-``r`` updates ``B_q A_q x`` to its q third and ``B_v A_v x`` to its v third
+    (k unchanged). ``B`` starts at 0, so the wrapped layer starts exactly as ``base``."""
+
+    def __init__(self, base: nn.Linear, rank: int = 4):
+        super().__init__()
+        if rank <= 0:
+            raise ValueError(f'LoRA rank must be positive, got {rank}')
+        if base.out_features != 3 * base.in_features:
+            raise ValueError(f'LoRAQKV wraps a fused qkv Linear (dim -> 3 dim), got {base}')
+        self.base, self.dim = base, base.in_features
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.lora_A_q = nn.Parameter(torch.empty(rank, self.dim))
+        self.lora_B_q = nn.Parameter(torch.zeros(self.dim, rank))
+        self.lora_A_v = nn.Parameter(torch.empty(rank, self.dim))
+        self.lora_B_v = nn.Parameter(torch.zeros(self.dim, rank))
+        for a in (self.lora_A_q, self.lora_A_v):
+            nn.init.kaiming_uniform_(a, a=math.sqrt(5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dq = (x @ self.lora_A_q.t()) @ self.lora_B_q.t()
+        dv = (x @ self.lora_A_v.t()) @ self.lora_B_v.t()
+        return self.base(x) + torch.cat([dq, torch.zeros_like(dq), dv], dim=-1)
+
+
+def add_lora_to_qkv(module: nn.Module, rank: int) -> int:
+    """Wrap the fused ``qkv`` of every attention under ``module`` (an image encoder) in :class:`LoRAQKV`."""
+    count = 0
+    for sub in list(module.modules()):
+        if isinstance(getattr(sub, 'qkv', None), nn.Linear) and hasattr(sub, 'proj'):
+            sub.qkv = LoRAQKV(sub.qkv, rank)
+            count += 1
     return count

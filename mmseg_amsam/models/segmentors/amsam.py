@@ -4,16 +4,15 @@ import copy
 from typing import Dict, List, Optional
 
 import torch
-from mmengine.optim import OptimWrapperDict
 
+from mmengine.logging import print_log
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import add_prefix
 from torch import Tensor
 
-from ...engine.bilevel_step import bilevel_train_step
-from ..utils.embedding_cache import EmbeddingCache
+from ..backbones.embedding_cache import EmbeddingCache
 from ..prompters.prompt_checks import require_prompts
 
 
@@ -32,12 +31,16 @@ class AMSAM(BaseSegmentor):
             ``no_mask_embed``; None freezes the prompt (plain SAM / SAMed-style baselines keep it, single level).
         sam_checkpoint: an official SAM checkpoint given to every SAM part that does not name its own.
         embedding_cache: ``dict(max_gb=4.0, disk_dir=None)`` caches the frozen encoder's output per distinct input
-            (see ``EmbeddingCache``); None computes it every time. Ignored when the encoder is not frozen.
-        img_size: SAM input size (default 256 as BLO-SAM), given to every SAM part that does not name its own.
+            (see ``EmbeddingCache``); None computes it every time. Off (with a log line) when the encoder trains
+            (``backbone.lora_rank > 0`` or ``frozen=False``, e.g. SAMed).
+        img_size: SAM input size (default 256 as BLO-SAM), the one source of truth: given to every SAM part; a part
+            or ``data_preprocessor.size`` that names another size is refused at build, and an input of another
+            size (the pipelines' ``Resize`` scale) at its first forward, with a message naming the fields.
 
     ``predict`` returns ``SegDataSample`` s with ``seg_logits`` (softmax-able class logits) and ``pred_sem_seg`` at
     the original image size (mmseg's ``postprocess_result``); with a prompter, each sample's metainfo also holds
-    ``prompt_box``: the xyxy box the prediction used, in network-input pixels (``img_shape``), or None.
+    ``prompt_box`` (the detected xyxy box in network-input pixels, or None where the prompter fell back),
+    ``prompt_fallback`` and ``prompt_iou`` (see ``BoxPrompter``).
     """
 
     def __init__(self, backbone: dict, decode_head: dict, prompt_encoder: dict = dict(type='SAMPromptEncoder'),
@@ -47,6 +50,8 @@ class AMSAM(BaseSegmentor):
                  train_cfg=None, test_cfg=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         parts = [copy.deepcopy(c) for c in (backbone, prompt_encoder, decode_head)]
+        check_img_size(img_size, data_preprocessor, dict(zip(('backbone', 'prompt_encoder', 'decode_head'), parts)))
+        self.img_size = img_size
         for cfg in parts:
             cfg.setdefault('img_size', img_size)
             if sam_checkpoint and not cfg.get('checkpoint'):
@@ -60,16 +65,27 @@ class AMSAM(BaseSegmentor):
         self.prompter = MODELS.build(prompter) if prompter else None
         self.learnable_prompt = None
         if learnable_prompt:
+            learnable_prompt = dict(learnable_prompt)
+            if self.prompter is None:  # no box: a box residual would be a parameter that never gets a gradient
+                learnable_prompt['learn_box_residual'] = False
             self.learnable_prompt = MODELS.build(learnable_prompt)
             self.learnable_prompt.init_from(self.prompt_encoder.no_mask_embed)
         self.train_cfg, self.test_cfg = train_cfg or {}, test_cfg or {}
         self.embedding_cache = None
-        if embedding_cache is not None and getattr(self.backbone, 'is_frozen', False):
+        if embedding_cache is not None and self.encoder_trains:
+            print_log('AMSAM: embedding cache off: the image encoder trains (encoder LoRA / frozen=False), its output '
+                      'changes with every step', logger='current')
+        elif embedding_cache is not None:
             cache_cfg = dict(embedding_cache)
             self.embedding_cache = EmbeddingCache(self.backbone.cache_key,
                                                   max_bytes=int(cache_cfg.get('max_gb', 4.0) * 2**30),
                                                   disk_dir=cache_cfg.get('disk_dir'))
         self.cache_in_training = True  # switched off by EmbeddingCacheHook when training augmentation is random
+
+    @property
+    def encoder_trains(self) -> bool:
+        """True when the image encoder has trainable parameters (SAMed's encoder LoRA): no cache, no shared features."""
+        return not getattr(self.backbone, 'is_frozen', True)
 
     # ---- the forward path of Fig. 2 -------------------------------------------------------------------------
     def extract_feat(self, inputs: Tensor) -> Tensor:
@@ -78,27 +94,41 @@ class AMSAM(BaseSegmentor):
             return self.backbone(inputs)
         return self.embedding_cache(inputs, self.backbone)
 
-    @torch.no_grad()
     def frozen_features(self, inputs: Tensor, data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
         """Everything the frozen parts give for a batch: image embeddings, box tokens, dense embedding.
 
-        Nothing here depends on trained parameters, so a training step computes it once per batch and reuses it
-        for every pass (both levels, the unrolled virtual step, the finite differences).
+        With a frozen encoder nothing here depends on trained parameters (the parts run without autograd), so a
+        training step computes it once per batch and reuses it for every pass (both levels, the unrolled virtual
+        step, the Hessian-vector product). When the encoder trains (``encoder_trains``), the embeddings carry its
+        graph.
         """
+        check_input_size(inputs, self.img_size)
         boxes = has_box = None
         if self.prompter is not None:
-            boxes, has_box = self.prompter(inputs, data_samples)
+            boxes, has_box = self.prompter(inputs, data_samples)  # has_box: found (False: fell back)
             require_prompts(self, has_box, data_samples)  # fallback='none' without a learned prompt
+            has_box = self.prompter.prompted(has_box)  # from here: SAM gets a box (found or whole-image fallback)
         sparse, dense = self.prompt_encoder(boxes, has_box, inputs.shape[0])
         return dict(feats=self.extract_feat(inputs), sparse=sparse, dense=dense, has_box=has_box, boxes=boxes)
 
     def decode_from(self, frozen: Dict[str, Tensor]) -> Tensor:
-        """Learnable prompt + calibrated decoder: low-res class logits ``(B, num_classes, img_size/4, img_size/4)``."""
-        sparse, dense = frozen['sparse'], frozen['dense']
+        """Learnable prompt + calibrated decoder: low-res class logits ``(B, num_classes, img_size/4, img_size/4)``.
+
+        An image's logits do not depend on the other images of its batch (except with ``calibration='batch'``,
+        eq. 11 taken over the batch): in a batch mixing images with and without a box, the two groups are decoded
+        apart, so a box-less image gets no sparse token, as when it is alone (not SAM's two padding tokens).
+        """
+        sparse, dense, has_box = frozen['sparse'], frozen['dense'], frozen['has_box']
         if self.learnable_prompt is not None:
-            sparse, dense = self.learnable_prompt(sparse, dense, frozen['has_box'])
-        logits, _ = self.decode_head(frozen['feats'], self.prompt_encoder.dense_pe(), sparse, dense)
-        return logits
+            sparse, dense = self.learnable_prompt(sparse, dense, has_box)
+        pe, feats = self.prompt_encoder.dense_pe(), frozen['feats']
+        if has_box is None or sparse.shape[1] == 0 or bool(has_box.all()):
+            return self.decode_head(feats, pe, sparse, dense)[0]
+        with_box, without = has_box.nonzero().flatten(), (~has_box).nonzero().flatten()
+        boxed = self.decode_head(feats[with_box], pe, sparse[with_box], dense[with_box])[0]
+        boxless = self.decode_head(feats[without], pe, sparse[without, :0], dense[without])[0]
+        order = torch.cat([with_box, without])
+        return torch.cat([boxed, boxless])[torch.argsort(order)]
 
     def decode(self, inputs: Tensor, data_samples: List[SegDataSample]) -> Tensor:
         return self.decode_from(self.frozen_features(inputs, data_samples))
@@ -108,12 +138,13 @@ class AMSAM(BaseSegmentor):
         return add_prefix(self.decode_head.loss_by_feat(self.decode_from(frozen), data_samples), 'decode')
 
     def train_step(self, data, optim_wrapper):
-        """Bi-level step when given ``{'lower': D1 batch, 'upper': D2 batch}`` and an ``OptimWrapperDict`` with
-        ``lower``/``upper`` (see ``BiLevelIterBasedTrainLoop``); otherwise mmengine's single-optimizer step.
-        ``train_cfg=dict(unrolled=True)`` switches the upper level to the second-order hypergradient."""
-        if isinstance(optim_wrapper, OptimWrapperDict) and isinstance(data, dict) and 'lower' in data:
-            return bilevel_train_step(self, data, optim_wrapper, unrolled=self.train_cfg.get('unrolled', False),
-                                      fd_eps=self.train_cfg.get('fd_eps', 0.01))
+        """mmengine's single-optimizer step. A bi-level batch (``{'lower': D1, 'upper': D2}``) is stepped by the
+        engine (``mmseg_amsam.engine.bilevel.bilevel_train_step``, called by the ``BiLevel*TrainLoop`` s), which
+        uses ``frozen_features`` and ``loss_from`` above."""
+        if isinstance(data, dict) and 'lower' in data and 'upper' in data:
+            raise TypeError('AMSAM.train_step got a bi-level batch {lower: D1, upper: D2}: bi-level steps are run by '
+                            "the engine's bilevel_train_step (train_cfg type='BiLevelEpochBasedTrainLoop' or "
+                            "'BiLevelIterBasedTrainLoop' call it).")
         return super().train_step(data, optim_wrapper)
 
     # ---- mmseg BaseSegmentor API ----------------------------------------------------------------------------
@@ -133,14 +164,31 @@ class AMSAM(BaseSegmentor):
         metas = [s.metainfo for s in data_samples]
         frozen = self.frozen_features(inputs, data_samples)
         seg_logits = self.decode_head.predict_by_feat(self.decode_from(frozen), metas)
-        results = self.postprocess_result(seg_logits, data_samples)
-        if frozen['boxes'] is not None:  # the prompt each prediction used (network-input pixels, see img_shape)
-            for sample, box, found in zip(results, frozen['boxes'].tolist(), frozen['has_box'].tolist()):
-                sample.set_metainfo(dict(prompt_box=tuple(box) if found else None))
-        return results
+        return self.postprocess_result(seg_logits, data_samples)  # metainfo: prompt_box etc. (BoxPrompter)
 
     def _forward(self, inputs: Tensor, data_samples: Optional[List[SegDataSample]] = None) -> Tensor:
         if data_samples is None:
             data_samples = [SegDataSample(metainfo=dict(img_shape=tuple(inputs.shape[-2:])))
                             for _ in range(inputs.shape[0])]
         return self.decode(inputs, data_samples)
+
+
+def check_img_size(img_size: int, data_preprocessor, parts: Dict[str, dict]) -> None:
+    """One image size: ``model.img_size``; a part or the preprocessor naming another one is a config error."""
+    for name, cfg in parts.items():
+        if cfg.get('img_size', img_size) != img_size:
+            raise ValueError(f'AMSAM: model.{name}.img_size={cfg["img_size"]} but model.img_size={img_size}: SAM has '
+                             f'one input size; remove model.{name}.img_size (model.img_size is given to every part).')
+    size = (data_preprocessor or {}).get('size') if isinstance(data_preprocessor, dict) else None
+    if size is not None and tuple(size) != (img_size, img_size):
+        raise ValueError(f'AMSAM: model.data_preprocessor.size={tuple(size)} but model.img_size={img_size}: SAM '
+                         f'takes square {img_size}x{img_size} inputs; set data_preprocessor.size=({img_size}, '
+                         f'{img_size}) and the Resize scale of the train/val/test pipelines to the same size.')
+
+
+def check_input_size(inputs: Tensor, img_size: int) -> None:
+    if tuple(inputs.shape[-2:]) != (img_size, img_size):
+        raise ValueError(f'AMSAM: got a {inputs.shape[-2]}x{inputs.shape[-1]} input batch but model.img_size='
+                         f'{img_size}: SAM takes square {img_size}x{img_size} inputs. Set the Resize scale of the '
+                         f'train/val/test pipelines to ({img_size}, {img_size}) (keep_ratio=False) and '
+                         f'data_preprocessor.size to ({img_size}, {img_size}), or change model.img_size.')

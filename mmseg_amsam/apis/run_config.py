@@ -8,7 +8,10 @@ from mmengine.config import Config
 def load_run_config(config: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
                     launcher: str = 'none') -> Config:
     """Read ``config``, apply ``--cfg-options``, set the launcher and the work dir (default
-    ``./work_dirs/<config name>``, as mmseg)."""
+    ``./work_dirs/<config name>``, as mmseg). A missing config file is a ``FileNotFoundError`` naming it."""
+    if not osp.isfile(config):
+        raise FileNotFoundError(f'config file {config!r} not found; the configs are in configs/ '
+                                '(e.g. configs/amsam_isic_4shot.py, configs/amsam_demo.py)')
     cfg = Config.fromfile(config)
     cfg.launcher = launcher
     if cfg_options is not None:

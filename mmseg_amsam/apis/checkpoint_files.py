@@ -7,6 +7,10 @@ file under its final name is always complete; an interrupted or wrong download l
 Reference values come from the files published at these URLs (SAM: facebookresearch/segment-anything README
 links; YOLOv8: ultralytics/assets release v8.2.0). A ``None`` size or hash means "no reference known": the file is
 accepted and its computed SHA-256 printed so it can be recorded.
+
+Why not ``torch.hub.download_url_to_file(url, dst, hash_prefix=...)``: it checks the hash only (not the size) and
+fails with a bare ``RuntimeError``; here size and SHA-256 are checked while streaming and the outcome is the same
+:class:`VerifyResult` that ``--verify`` prints for files already on disk.
 """
 import hashlib
 import os

@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import torch
 from torch import Tensor
 
-from .tensor_digest import tensor_digest
+from ...utils.tensor_digest import tensor_digest
 
 RANDOM_TRANSFORM_PREFIXES = ('Random', 'PhotoMetricDistortion', 'BioMedical3DRandom', 'RandomResize')
 
@@ -28,13 +28,6 @@ def random_transforms(pipeline: Sequence[dict]) -> List[str]:
         if name.startswith(RANDOM_TRANSFORM_PREFIXES) or name == 'PhotoMetricDistortion':
             names.append(name)
     return names
-
-
-def file_stamp(path: Optional[str]) -> tuple:
-    if path and osp.isfile(path):
-        st = os.stat(path)
-        return (osp.abspath(path), st.st_mtime_ns, st.st_size)
-    return (path, )
 
 
 class EmbeddingCache:

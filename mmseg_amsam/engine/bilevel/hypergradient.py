@@ -6,21 +6,29 @@ With lower parameters ``w``, upper parameters ``A``, lower loss ``L1`` (on D1) a
    (AdamW with its current moment estimates and step count, as BLO-SAM's ``_compute_unrolled_model``), computed
    without touching the optimizer state;
 2. ``gw = dL2/dw' (w', A)`` and the direct term ``gA = dL2/dA (w', A)``;
-3. the implicit term ``(dg1/dA)^T (U'(g1) * gw)`` by a central finite difference of ``dL1/dA`` at
-   ``w +- eps z``, ``z = U'(g1) * gw``, ``eps = fd_eps / |z|`` (a Hessian-vector product without second derivatives);
-   ``U'`` is the element-wise derivative of the update w.r.t. the gradient (``-lr`` for plain SGD, recovering
-   DARTS' ``-xi H gw``);
+3. the implicit term ``(dg1/dA)^T z``, ``z = U'(g1) * gw``, a mixed Hessian-vector product at ``w``: by default
+   exactly, by double backward (``d/dA (dL1/dw . z)``; the decoder is small); ``hvp='finite_difference'`` takes
+   DARTS' central finite difference of ``dL1/dA`` at ``w +- eps z``, ``eps = fd_eps / |z|`` instead. ``U'`` is the
+   element-wise derivative of the update w.r.t. the gradient (``-lr`` for plain SGD, recovering DARTS'
+   ``-xi H gw``);
 4. hypergradient ``gA + implicit``. The lower weights are restored bit-for-bit afterwards.
 
-In training (``bilevel_step``) the virtual step is the lower level's real step: the lower optimizer steps from
+In training (``bilevel_train_step``, engine/bilevel/step.py) the virtual step is the lower level's real step: the lower optimizer steps from
 ``w`` with ``g1`` and the upper level then differentiates through that very step (``hypergradient_at``), so the
-gradient ``g1`` is shared and one unrolled step costs 4 forward/backward passes instead of 5 (first-order: 2).
+gradient ``g1`` is shared: one unrolled step costs 3 forward passes, 3 backward passes and one of them doubled
+(first-order: 2 and 2).
+
+Why exact by default: in float32 the finite difference is poor here. AdamW's update derivative reaches ``lr/eps``
+for lower parameters with tiny gradients (at the first step, and for LoRA ``A`` while ``B = 0``, whose gradient is
+exactly 0), so ``z`` is huge and dominated by parameters whose true contribution is small or exactly 0; the
+difference quotient then mixes rounding error into the result (13 % relative error on the ViT-B decoder at lr
+5e-3, 190 % at lr 0.2; tests/test_training_fidelity_hypergradient.py measures the exact form against float64).
 
 Gradients are taken with ``torch.autograd.grad`` on explicit parameter lists; no ``.grad`` is read or written.
 This runs in fp32 (callers keep it outside autocast).
 """
 import math
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -93,16 +101,52 @@ def _grads(loss: Tensor, params: Sequence[Tensor], create_graph: bool = False) -
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
+HVPS = ('exact', 'finite_difference')
+
+
+def _at(params: Sequence[Tensor], values: Sequence[Tensor]) -> None:
+    with torch.no_grad():
+        for p, v in zip(params, values):
+            p.copy_(v)
+
+
+def _mixed_hvp_exact(lower_loss: LossFn, lower_params: List[Tensor], upper_params: List[Tensor],
+                     z: Sequence[Tensor]) -> List[Tensor]:
+    """``(d^2 L1 / dA dw) z`` at the current ``w`` by double backward: ``d/dA (dL1/dw . z)``, ``z`` held fixed."""
+    g1 = torch.autograd.grad(lower_loss(), lower_params, create_graph=True, allow_unused=True)
+    dot = sum((g * t).sum() for g, t in zip(g1, z) if g is not None)
+    if not isinstance(dot, Tensor) or not dot.requires_grad:  # dL1/dw does not depend on A
+        return [torch.zeros_like(p) for p in upper_params]
+    return _grads(dot, upper_params)
+
+
+def _mixed_hvp_fd(lower_loss: LossFn, lower_params: List[Tensor], upper_params: List[Tensor], origin: Sequence[Tensor],
+                  z: Sequence[Tensor], norm: float, fd_eps: float) -> List[Tensor]:
+    """The same product by a central finite difference of ``dL1/dA`` at ``w +- eps z``, ``eps = fd_eps / |z|``."""
+    eps, sides = fd_eps / norm, []
+    for sign in (1.0, -1.0):
+        _at(lower_params, [w + sign * eps * t for w, t in zip(origin, z)])
+        sides.append(_grads(lower_loss(), upper_params))
+    return [(plus - minus) / (2 * eps) for plus, minus in zip(*sides)]
+
+
 def hypergradient_at(lower_loss: LossFn, upper_loss: LossFn, lower_params: Sequence[Tensor],
                      upper_params: Sequence[Tensor], origin: Sequence[Tensor], deriv: Sequence[Tensor],
-                     fd_eps: float = 0.01, reduce: Optional[Callable[[List[Tensor]], None]] = None
-                     ) -> Tuple[List[Tensor], Tensor]:
+                     fd_eps: float = 0.01, reduce: Optional[Callable[[List[Tensor]], None]] = None,
+                     hvp: str = 'exact') -> Tuple[List[Tensor], Tensor, Dict[str, float]]:
     """Steps 2-4 of the module doc, with the lower parameters currently holding ``w'`` (one optimizer step taken
     from ``origin`` = ``w`` with update derivative ``deriv``). The parameters hold ``w'`` again afterwards.
 
+    ``hvp='exact'`` (default) takes the mixed Hessian-vector product by double backward at ``w``;
+    ``'finite_difference'`` by the central difference of step 3 (cheaper in memory; in float32 its error depends on
+    ``fd_eps`` and on the lower learning rate, see the module doc).
+
     ``reduce`` (in-place average over processes) is applied to every gradient used, so that with data parallelism
     each process computes the hypergradient of the global losses (same direction, same result on every rank).
+    Returns ``(hypergradient for upper_params, L2, norms)``, ``norms`` = the direct and implicit terms' 2-norms.
     """
+    if hvp not in HVPS:
+        raise ValueError(f'hypergradient: hvp must be one of {HVPS} (model.train_cfg.hvp), got {hvp!r}')
     reduce = reduce or (lambda grads: None)
     lower_params, upper_params = list(lower_params), list(upper_params)
     current = [p.detach().clone() for p in lower_params]
@@ -112,28 +156,29 @@ def hypergradient_at(lower_loss: LossFn, upper_loss: LossFn, lower_params: Seque
     g_w, g_a = grads[:len(lower_params)], grads[len(lower_params):]
     z = [d * g for d, g in zip(deriv, g_w)]
     norm = float(torch.sqrt(sum((t.double()**2).sum() for t in z)))
+    implicit = [torch.zeros_like(a) for a in g_a]
     if norm > 0:
-        eps = fd_eps / norm
-        sides = []
         try:
-            for sign in (1.0, -1.0):
-                with torch.no_grad():
-                    for p, w, t in zip(lower_params, origin, z):
-                        p.copy_(w + sign * eps * t)
-                sides.append(_grads(lower_loss(), upper_params))
-                reduce(sides[-1])
+            if hvp == 'exact':
+                _at(lower_params, origin)
+                implicit = _mixed_hvp_exact(lower_loss, lower_params, upper_params, z)
+            else:
+                implicit = _mixed_hvp_fd(lower_loss, lower_params, upper_params, origin, z, norm, fd_eps)
         finally:
-            with torch.no_grad():
-                for p, w in zip(lower_params, current):
-                    p.copy_(w)
-        g_a = [a + (plus - minus) / (2 * eps) for a, plus, minus in zip(g_a, *sides)]
-    return g_a, l2.detach()
+            _at(lower_params, current)
+        reduce(implicit)
+    norms = dict(hypergrad_direct_norm=_norm(g_a), hypergrad_implicit_norm=_norm(implicit))
+    return [a + i for a, i in zip(g_a, implicit)], l2.detach(), norms
+
+
+def _norm(tensors: Sequence[Tensor]) -> float:
+    return float(torch.sqrt(sum((t.double()**2).sum() for t in tensors)))
 
 
 def unrolled_hypergradient(lower_loss: LossFn, upper_loss: LossFn, lower_params: Sequence[Tensor],
                            upper_params: Sequence[Tensor], optimizer: torch.optim.Optimizer,
-                           fd_eps: float = 0.01, reduce: Optional[Callable[[List[Tensor]], None]] = None
-                           ) -> Tuple[List[Tensor], Tensor]:
+                           fd_eps: float = 0.01, reduce: Optional[Callable[[List[Tensor]], None]] = None,
+                           hvp: str = 'exact') -> Tuple[List[Tensor], Tensor]:
     """Second-order hypergradient ``dL2(w'(A), A)/dA`` with a *virtual* lower step (see module doc); the lower
     parameters and the optimizer state are left exactly as they were. Returns ``(grads for upper_params, L2)``."""
     lower_params = list(lower_params)
@@ -146,7 +191,8 @@ def unrolled_hypergradient(lower_loss: LossFn, upper_loss: LossFn, lower_params:
         with torch.no_grad():
             for p, v in zip(lower_params, virtual):
                 p.copy_(v)
-        return hypergradient_at(lower_loss, upper_loss, lower_params, upper_params, origin, deriv, fd_eps, reduce)
+        return hypergradient_at(lower_loss, upper_loss, lower_params, upper_params, origin, deriv, fd_eps, reduce,
+                                hvp)[:2]
     finally:
         with torch.no_grad():
             for p, w in zip(lower_params, origin):

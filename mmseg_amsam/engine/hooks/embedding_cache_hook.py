@@ -3,7 +3,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
-from ..models.utils.embedding_cache import random_transforms
+from ...models.backbones.embedding_cache import random_transforms
 
 
 def _cache_of(runner):

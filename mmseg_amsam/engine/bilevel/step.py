@@ -1,6 +1,7 @@
 """One bi-level training step (paper eq. 5-8): lower level on D1, then upper level on D2."""
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
+import torch
 import torch.distributed as torch_dist
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor
@@ -39,32 +40,66 @@ def _unscaled(optim_wrapper: OptimWrapper, grads: Sequence[Tensor]) -> List[Tens
     return list(grads) if scaler is None else [g / scaler.get_scale() for g in grads]
 
 
-def bilevel_train_step(model, data: Dict[str, dict], optim_wrapper: OptimWrapperDict, unrolled: bool = False,
-                       fd_eps: float = 0.01) -> Dict[str, Tensor]:
+def is_bilevel_batch(data, optim_wrapper) -> bool:
+    """A ``{'lower': D1 batch, 'upper': D2 batch}`` pair with an ``OptimWrapperDict`` holding both levels."""
+    return isinstance(optim_wrapper, OptimWrapperDict) and isinstance(data, dict) and 'lower' in data
+
+
+def _fp32(frozen: dict) -> dict:
+    """Frozen features computed under autocast, back in float32 (the fp32 passes must not run at fp16 inputs)."""
+    return {k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in frozen.items()}
+
+
+def bilevel_train_step(model, data: Dict[str, dict], optim_wrapper: OptimWrapperDict,
+                       unrolled: Optional[bool] = None, fd_eps: Optional[float] = None,
+                       hvp: Optional[str] = None) -> Dict[str, Tensor]:
     """Lower step on ``data['lower']`` (D1) with the lower optimizer only, then upper step on ``data['upper']``
     (D2) with the upper optimizer only; gradients of one level never reach the other level's parameters.
 
     ``model`` provides ``data_preprocessor``, ``frozen_features(inputs, samples)`` (the frozen encoder/prompter
     outputs, computed once per batch and shared by every pass of the step), ``loss_from(frozen, samples)`` and
     ``parse_losses``. ``unrolled=True`` adds the second-order (implicit) term to the upper gradient, differentiating
-    through the lower step just taken (:func:`hypergradient_at`); it runs in fp32.
+    through the lower step just taken (:func:`hypergradient_at`); it runs in fp32. ``unrolled`` / ``fd_eps``
+    default to the model's ``train_cfg`` (``model.train_cfg.unrolled``, ``model.train_cfg.fd_eps``), where configs
+    set them; so does ``hvp`` (``'exact'``, the default, or ``'finite_difference'``, see :func:`hypergradient_at`).
+    The unrolled step logs the 2-norms of the hypergradient's direct and implicit terms
+    (``upper.hypergrad_direct_norm``, ``upper.hypergrad_implicit_norm``).
+
+    The frozen parts (encoder, prompter) run under the lower level's ``optim_context`` (autocast with ``--amp``),
+    like the lower level's own forward; their outputs are then used in float32 where the step is fp32.
+    A model whose encoder trains (``model.encoder_trains``, e.g. SAMed's encoder LoRA) recomputes the features for
+    every pass: its graph cannot be shared between the passes.
     """
+    train_cfg = getattr(model, 'train_cfg', None) or {}
+    unrolled = train_cfg.get('unrolled', False) if unrolled is None else unrolled
+    fd_eps = train_cfg.get('fd_eps', 0.01) if fd_eps is None else fd_eps
+    hvp = train_cfg.get('hvp', 'exact') if hvp is None else hvp
     lower_ow, upper_ow = optim_wrapper['lower'], optim_wrapper['upper']
     lower_params, upper_params = level_params(lower_ow), level_params(upper_ow)
     d1 = model.data_preprocessor(data['lower'], True)
     d2 = model.data_preprocessor(data['upper'], True)
-    f1 = model.frozen_features(d1['inputs'], d1['data_samples'])
-    f2 = model.frozen_features(d2['inputs'], d2['data_samples'])
+
+    def features(d: dict) -> dict:
+        with lower_ow.optim_context(model):
+            return _fp32(model.frozen_features(d['inputs'], d['data_samples']))
+
+    shared = {} if getattr(model, 'encoder_trains', False) else dict(f1=features(d1), f2=features(d2))
+
+    def f1() -> dict:
+        return shared['f1'] if shared else features(d1)
+
+    def f2() -> dict:
+        return shared['f2'] if shared else features(d2)
 
     def lower_loss() -> Tensor:
-        return model.parse_losses(model.loss_from(f1, d1['data_samples']))[0]
+        return model.parse_losses(model.loss_from(f1(), d1['data_samples']))[0]
 
     def upper_loss() -> Tensor:
-        return model.parse_losses(model.loss_from(f2, d2['data_samples']))[0]
+        return model.parse_losses(model.loss_from(f2(), d2['data_samples']))[0]
 
     # lower level: W <- W - step(dL1/dW), prompt fixed
     with lower_ow.optim_context(model):
-        loss1, log1 = model.parse_losses(model.loss_from(f1, d1['data_samples']))
+        loss1, log1 = model.parse_losses(model.loss_from(f1(), d1['data_samples']))
     g_lower = _grads(_scaled(lower_ow, loss1), lower_params)
     all_reduce_mean(g_lower)
     if unrolled:  # remember w and the update's derivative: the upper level differentiates through this step
@@ -74,12 +109,12 @@ def bilevel_train_step(model, data: Dict[str, dict], optim_wrapper: OptimWrapper
 
     # upper level: A <- A - step(dL2/dA), at the updated W (plus the implicit term when unrolled)
     if unrolled:
-        g_upper, loss2 = hypergradient_at(lower_loss, upper_loss, lower_params, upper_params, origin, deriv,
-                                          fd_eps=fd_eps, reduce=all_reduce_mean)  # fp32, already averaged
-        log2 = dict(loss=loss2)
+        g_upper, loss2, norms = hypergradient_at(lower_loss, upper_loss, lower_params, upper_params, origin, deriv,
+                                                 fd_eps=fd_eps, reduce=all_reduce_mean, hvp=hvp)  # fp32, averaged
+        log2 = dict(loss=loss2, **{k: torch.tensor(v) for k, v in norms.items()})
     else:
         with upper_ow.optim_context(model):
-            loss2, log2 = model.parse_losses(model.loss_from(f2, d2['data_samples']))
+            loss2, log2 = model.parse_losses(model.loss_from(f2(), d2['data_samples']))
         g_upper = _grads(_scaled(upper_ow, loss2), upper_params)
         all_reduce_mean(g_upper)
     apply_and_step(upper_ow, upper_params, g_upper)

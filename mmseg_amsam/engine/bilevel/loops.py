@@ -1,4 +1,8 @@
-"""Training loops for bi-level optimisation: mmengine's loops fed with ``{'lower': D1, 'upper': D2}`` batches."""
+"""Training loops for bi-level optimisation: mmengine's loops fed with ``{'lower': D1, 'upper': D2}`` batches.
+
+The loops own the iteration and the step (:func:`~.step.bilevel_train_step`); the model owns the computation
+(``frozen_features`` / ``loss_from``), as mmengine's loops and models divide the work.
+"""
 import copy
 import json
 import os.path as osp
@@ -7,12 +11,14 @@ from typing import Dict, List, Union
 from mmengine.dataset import Compose
 from mmengine.dist import is_main_process
 from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 from mmseg.registry import LOOPS
 from torch.utils.data import DataLoader
 
-from .bilevel_dataloader import BiLevelDataLoader
-from .bilevel_split import split_halves
+from .dataloader import BiLevelDataLoader
+from .split import split_halves
+from .step import bilevel_train_step
 
 SPLIT_FILE = 'bilevel_split.json'
 
@@ -53,6 +59,15 @@ class _BiLevelSetup:
         return self.runner.build_dataloader(cfg, seed=self.runner.seed,
                                             diff_rank_seed=self.runner._randomness_cfg.get('diff_rank_seed', False))
 
+    def _run_bilevel_iter(self, batch_idx: int, data_batch: dict) -> None:
+        """mmengine's ``run_iter`` with the bi-level step in place of ``model.train_step``. A model wrapper (DDP) is
+        unwrapped: the step all-reduces both levels' gradients itself."""
+        self.runner.call_hook('before_train_iter', batch_idx=batch_idx, data_batch=data_batch)
+        model = self.runner.model.module if is_model_wrapper(self.runner.model) else self.runner.model
+        outputs = bilevel_train_step(model, data_batch, self.runner.optim_wrapper)
+        self.runner.call_hook('after_train_iter', batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
+        self._iter += 1
+
     def _validate_on_d2(self) -> None:
         """Replace the validation set by D2 (with the validation pipeline), as the paper selects checkpoints."""
         val_loop = self.runner.val_loop
@@ -89,6 +104,9 @@ class BiLevelEpochBasedTrainLoop(_BiLevelSetup, EpochBasedTrainLoop):
         self._validate_on_d2()
         return super().run()
 
+    def run_iter(self, idx, data_batch: dict) -> None:
+        self._run_bilevel_iter(idx, data_batch)
+
 
 @LOOPS.register_module()
 class BiLevelIterBasedTrainLoop(_BiLevelSetup, IterBasedTrainLoop):
@@ -104,3 +122,6 @@ class BiLevelIterBasedTrainLoop(_BiLevelSetup, IterBasedTrainLoop):
     def run(self):
         self._validate_on_d2()
         return super().run()
+
+    def run_iter(self, data_batch: dict) -> None:
+        self._run_bilevel_iter(self._iter, data_batch)

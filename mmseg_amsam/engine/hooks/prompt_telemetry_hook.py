@@ -1,0 +1,104 @@
+"""Logs what the automated prompter did in every train / val / test run, and warns once when it mostly fell back."""
+from typing import Optional
+
+import torch
+from mmengine.dist import all_reduce
+from mmengine.hooks import Hook
+from mmengine.runner import IterBasedTrainLoop
+from mmseg.registry import HOOKS
+
+from ...models.prompters.box_prompter import BoxPrompter
+from ...models.prompters.prompt_telemetry import format_summary, summarize_counts
+from ...utils.model_wrapper import unwrap_model
+
+LOGGED = ('detection_rate', 'fallbacks', 'box_iou', 'box_iou_ge_0.5')
+
+
+@HOOKS.register_module()
+class PromptTelemetryHook(Hook):
+    """Publishes the prompter's :class:`PromptTelemetry` (a no-op for models without a box prompter).
+
+    After each train epoch (iteration-based loops: every ``interval`` iterations), each validation and each test
+    run: one log line (``format_summary``) and the scalars ``{train,val,test}/prompt_detection_rate``,
+    ``prompt_fallbacks``, ``prompt_box_iou`` and ``prompt_box_iou_ge_0.5`` in the message hub, from where mmengine's
+    ``LoggerHook`` (which runs after this hook) writes them to the log and to every visualizer backend
+    (``scalars.json``, TensorBoard, ...). Counts are summed over ranks.
+
+    When a published share of fallbacks is above the prompter's ``warn_fallback_rate``, one WARNING says so with the
+    number (once per run).
+    """
+
+    priority = 'NORMAL'  # before LoggerHook (BELOW_NORMAL): its line for this epoch includes our scalars
+
+    def __init__(self, interval: int = 50):
+        self.interval = interval
+        self._warned = False
+
+    @staticmethod
+    def _prompter(runner) -> Optional[BoxPrompter]:
+        prompter = getattr(unwrap_model(runner.model), 'prompter', None)
+        return prompter if isinstance(prompter, BoxPrompter) else None
+
+    def _reset(self, runner, which: str) -> None:
+        prompter = self._prompter(runner)
+        if prompter is not None:
+            prompter.telemetry[which].reset()
+
+    def _publish(self, runner, which: str, mode: str) -> None:
+        prompter = self._prompter(runner)
+        if prompter is None:
+            return
+        counts = torch.tensor(prompter.telemetry[which].counts(), dtype=torch.float64)
+        all_reduce(counts, op='sum')  # in place; a no-op outside distributed runs
+        summary = summarize_counts(counts.tolist())
+        prompter.telemetry[which].reset()
+        if not summary['prompts']:
+            return
+        runner.logger.info(f'{type(prompter).__name__} ({mode}): {format_summary(summary)}')
+        for key in LOGGED:
+            if summary[key] == summary[key]:  # not NaN (no ground truth: no IoU)
+                runner.message_hub.update_scalar(f'{mode}/prompt_{key}', summary[key])
+        threshold = getattr(prompter, 'warn_fallback_rate', None)
+        if threshold is not None and summary['fallback_rate'] > threshold and not self._warned:
+            self._warned = True
+            runner.logger.warning(
+                f'!!! {type(prompter).__name__} FELL BACK on {summary["fallbacks"]} of {summary["prompts"]} images '
+                f'({100 * summary["fallback_rate"]:.1f}% > warn_fallback_rate {100 * threshold:.0f}%) in {mode}: '
+                'those images got no detected box (whole-image box or none). Check model.prompter.classes against '
+                'the detector, lower model.prompter.conf, or adapt the detector to this domain '
+                '(tools/adapt_detector.py). This warning is shown once per run.')
+
+    def before_run(self, runner) -> None:
+        """Refuse, before any work, a pipeline whose geometry the detector's boxes cannot follow."""
+        prompter = self._prompter(runner)
+        if prompter is None or not hasattr(prompter, 'check_pipeline'):
+            return
+        for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            dataset = (runner.cfg.get(name) or {}).get('dataset') or {}
+            while isinstance(dataset, dict) and 'pipeline' not in dataset and isinstance(dataset.get('dataset'), dict):
+                dataset = dataset['dataset']  # wrappers (RepeatDataset ...)
+            if isinstance(dataset, dict) and dataset.get('pipeline'):
+                prompter.check_pipeline(dataset['pipeline'], f'{name}.dataset.pipeline')
+
+    def before_train_epoch(self, runner) -> None:
+        self._reset(runner, 'train')
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if isinstance(runner.train_loop, IterBasedTrainLoop) and self.every_n_train_iters(runner, self.interval):
+            self._publish(runner, 'train', 'train')
+
+    def after_train_epoch(self, runner) -> None:
+        if not isinstance(runner.train_loop, IterBasedTrainLoop):
+            self._publish(runner, 'train', 'train')
+
+    def before_val_epoch(self, runner) -> None:
+        self._reset(runner, 'eval')
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self._publish(runner, 'eval', 'val')
+
+    def before_test_epoch(self, runner) -> None:
+        self._reset(runner, 'eval')
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        self._publish(runner, 'eval', 'test')

@@ -1,0 +1,41 @@
+"""The paper's poly learning rate through a real Runner run: lr_i = lr_0 (1 - i / N)^0.9, N = epochs x |D1|, for
+both levels (issue 10, point 9)."""
+import json
+
+import pytest
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+from cfg_helpers import demo_cfg
+
+EPOCHS = 2
+
+
+class LrRecorder(Hook):
+
+    def __init__(self):
+        self.lrs = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        ow = runner.optim_wrapper
+        self.lrs.append(tuple(ow[level].optimizer.param_groups[0]['lr'] for level in ('lower', 'upper')))
+
+
+def test_poly_lr_of_both_levels_per_iteration(demo_root, tmp_path):
+    cfg = demo_cfg(demo_root, tmp_path, max_epochs=EPOCHS, val_interval=100)
+    for level in ('lower', 'upper'):  # the shipped schedule (blo_100e.py), its length set to the run's
+        (poly, ) = cfg.param_scheduler[level]
+        assert (poly.type, poly.power, poly.eta_min, poly.by_epoch, poly.convert_to_iter_based) == (
+            'PolyLR', 0.9, 0.0, True, True)
+        poly.end = EPOCHS
+    runner = Runner.from_cfg(cfg)
+    recorder = LrRecorder()
+    runner.register_hook(recorder)
+    runner.train()
+    d1 = len(json.load(open(tmp_path / 'bilevel_split.json'))['d1'])
+    assert d1 == 2  # 4 demo training images, half in D1
+    n = EPOCHS * d1
+    assert len(recorder.lrs) == n
+    for i, (lower, upper) in enumerate(recorder.lrs):
+        assert lower == pytest.approx(5e-3 * (1 - i / n)**0.9, rel=1e-9), i
+        assert upper == pytest.approx(1e-3 * (1 - i / n)**0.9, rel=1e-9), i
