@@ -11,8 +11,10 @@ _base_ = [
 custom_imports = dict(imports=['mmseg_amsam'], allow_failed_imports=False)
 default_scope = 'mmseg'
 
-# YOLO class filter: COCO class 0 = person; no person detected -> whole-image box (fallback 'image').
-model = dict(prompter=dict(classes=[0], fallback='image'))
+# YOLO class filter by name: 'person' (COCO id 0; checked against the detector's classes at build: a detector
+# without a 'person' class is refused with its class list). No person detected -> whole-image box (fallback 'image').
+# Those fallbacks are counted and logged (PromptTelemetryHook).
+model = dict(prompter=dict(classes=['person'], fallback='image'))
 # Test only (see _base_/schedules/test_only.py): no training set and no validation.
 train_dataloader = None
 val_dataloader = None

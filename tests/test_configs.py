@@ -47,6 +47,7 @@ DATASET_OF = dict(isic='ISIC2018Dataset', tiktok='TikTokBodyDataset', humanseg='
 AMSAM_FAMILIES = {
     #               prompter            calibration  schedule   learnable prompt
     'amsam': dict(prompter='YOLOBoxPrompter', calibration='sample', schedule='bilevel', prompt=True),
+    'amsam-adapt': dict(prompter='YOLOBoxPrompter', calibration='sample', schedule='bilevel', prompt=True),
     'amsam-yolo': dict(prompter='YOLOBoxPrompter', calibration='none', schedule='bilevel', prompt=True),
     'amsam-calib': dict(prompter=None, calibration='sample', schedule='bilevel', prompt=True),
     'blosam': dict(prompter=None, calibration='none', schedule='bilevel', prompt=True),
@@ -121,6 +122,10 @@ def tiny(cfg, data_roots):
         model.backbone.arch = 'tiny'
         if model.get('prompter') and model.prompter.type == 'YOLOBoxPrompter':
             model.prompter.model = 'yolov8n.yaml'
+            if model.prompter.get('adapt'):  # 1 epoch at 64 px on the fixture, cached beside it
+                root = data_roots[dataset_type(cfg)]
+                model.prompter.adapt.update(data_root=root, epochs=1, imgsz=64,
+                                            cache_dir=osp.join(osp.dirname(root), 'adapted_detectors'))
         shrink(cfg, IMG)
     else:
         model.data_preprocessor.size = (IMG, IMG)
@@ -191,15 +196,19 @@ def test_paper_settings(name):
         assert model.type == 'AMSAM' and model.img_size == 256 and model.backbone.arch == 'vit_b'
         assert model.sam_checkpoint == 'checkpoints/sam_vit_b_01ec64.pth'
         assert (model.prompter.type if model.get('prompter') else None) == want['prompter']
-        if want['prompter']:
+        if family == 'amsam-adapt':  # the detector adapts on the split the bi-level stage trains on, one class
+            adapt, train = model.prompter.adapt, cfg.train_dataloader.dataset
+            assert (adapt.data_root, adapt.ann_file) == (train.data_root, train.ann_file)
+            assert model.prompter.get('classes') is None and adapt.report_split == 'test'
+        elif want['prompter']:
             human = dataset_of(name) in ('TikTokBodyDataset', 'HumanSegDataset')
-            assert model.prompter.get('classes') == ([0] if human else None)
+            assert model.prompter.get('classes') == (['person'] if human else None)
             assert model.prompter.fallback == 'image'
         assert bool(model.get('learnable_prompt')) == want['prompt']
         head = model.decode_head
         assert head.calibration == want['calibration']
         assert head.alpha == 0.7
-        assert head.lora_rank == (0 if family == 'sam-yolo' else 4)
+        assert head.lora_rank == (0 if family in ('sam-yolo', 'samed') else 4)  # SAMed: LoRA in the encoder
         schedule = want['schedule']
     else:
         assert cfg.model.type == 'EncoderDecoder'
@@ -240,7 +249,13 @@ def test_builds_model_and_dataloaders(name, data_roots):
         assert model.decode_head.calibration.mode == want['calibration']
         assert type(model.prompter).__name__ == (want['prompter'] or 'NoneType')
         assert (model.learnable_prompt is not None) == want['prompt']
-        assert not any(n.startswith(('backbone.', 'prompt_encoder.')) for n in trainable), 'SAM parts must be frozen'
+        assert not any(n.startswith(('backbone.', 'prompt_encoder.')) and not (family == 'samed' and '.lora_' in n)
+                       for n in trainable), 'SAM parts must be frozen (SAMed: but for its encoder LoRA)'
+        if family == 'amsam-adapt':  # the config switch ran the adaptation at build and logged its report
+            assert model.prompter.adapted_from == 'yolov8n.yaml' and model.prompter.model_path.endswith('adapted.pt')
+            assert list(model.prompter.class_names.values()) == ['object']
+            report = json.load(open(osp.join(osp.dirname(model.prompter.model_path), 'report_test.json')))
+            assert report['train']['after']['images'] == shots_of(name) and report['test']['after']['images'] == 2
         if family == 'sam-yolo':
             assert not trainable, f'plain SAM + YOLO trains nothing, got {sorted(trainable)[:5]}'
             assert model.decode_head.num_lora_layers == 0 and model.num_classes == 1
@@ -316,7 +331,8 @@ def test_trains_one_epoch_and_tests_its_checkpoint(name, data_roots, tmp_path):
     changed = {n for n, p in after.items() if not torch.equal(p.detach(), snap.before[n])}
     family = family_of(name)
     if family in AMSAM_FAMILIES:
-        assert not any(n.startswith(('backbone.', 'prompt_encoder.')) for n in changed)
+        assert not any(n.startswith(('backbone.', 'prompt_encoder.')) and not (family == 'samed' and '.lora_' in n)
+                       for n in changed)
         assert any('lora' in n for n in changed) and 'learnable_prompt.dense_embed' in changed
     else:
         assert any(n.startswith('backbone.') for n in changed) and any(n.startswith('decode_head.') for n in changed)
@@ -347,3 +363,29 @@ def test_sam_yolo_tests_without_checkpoint(data_roots, tmp_path, monkeypatch):
     assert results, 'tools/test.py wrote no metrics'
     metrics = json.load(open(results[0]))
     assert 0.0 <= metrics['mDice'] <= 100.0
+
+
+# --------------------------------------------------------------------------- issue 10: every paper hyper-parameter
+BILEVEL = [n for n in CONFIGS if family_of(n) in AMSAM_FAMILIES and AMSAM_FAMILIES[family_of(n)]['schedule'] ==
+           'bilevel' and n != 'amsam_demo']
+
+
+@pytest.mark.parametrize('name', BILEVEL)
+def test_bilevel_config_has_every_paper_hyper_parameter(name):
+    """The paper's "Hyper-parameters" paragraph, value by value: lambda = 0.8 (eq. 5), alpha = 0.7 (eq. 12), LoRA
+    rank 4, AdamW betas (0.9, 0.999), weight decay 0.1, lr 5e-3 (lower) / 1e-3 (upper), poly power 0.9 over
+    the whole run (per iteration), 100 epochs, batch size 1, best checkpoint by Dice on D2."""
+    cfg = load(name)
+    assert cfg.optim_wrapper.lower.optimizer == dict(type='AdamW', lr=5e-3, betas=(0.9, 0.999), weight_decay=0.1)
+    assert cfg.optim_wrapper.upper.optimizer == dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.1)
+    assert cfg.train_cfg.max_epochs == 100 and cfg.train_dataloader.batch_size == 1
+    for level in ('lower', 'upper'):
+        assert cfg.param_scheduler[level] == [dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=100,
+                                                   by_epoch=True, convert_to_iter_based=True)]
+    head = cfg.model.decode_head
+    assert head.loss_decode == [
+        dict(type='CrossEntropyLoss', use_sigmoid=False, avg_non_ignore=True, loss_weight=0.2),  # 1 - lambda
+        dict(type='ClassAveragedDiceLoss', loss_weight=0.8)]  # lambda
+    assert head.alpha == 0.7 and head.lora_rank == 4 and head.get('token_layout', 'sam') == 'sam'
+    assert cfg.train_cfg.val_on == 'd2' and cfg.default_hooks.checkpoint.save_best == 'mDice'
+    assert cfg.model.train_cfg.get('hvp', 'exact') == 'exact'

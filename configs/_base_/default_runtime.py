@@ -15,10 +15,11 @@ load_from = None
 resume = False
 randomness = dict(seed=0)
 # Checkpoints keep only the trained weights (frozen SAM / prompt encoder are rebuilt from `model.sam_checkpoint`
-# when loading, see mmseg_amsam/engine/hooks/trainable_only_checkpoint_hook.py); num_classes is checked against the
+# when loading, see mmseg_amsam/engine/trainable_checkpoint.py); num_classes is checked against the
 # dataset before the run starts; the embedding cache is switched off for random training pipelines and reported.
 custom_hooks = [
     dict(type='TrainableOnlyCheckpointHook'),
     dict(type='NumClassesCheckHook'),
     dict(type='EmbeddingCacheHook'),
+    dict(type='PromptTelemetryHook'),  # detection / fallback / prompt-box IoU of the box prompter, every run
 ]

@@ -5,5 +5,7 @@ _base_ = [
     '../models/amsam_vit_b.py', '../datasets/humanseg.py', '../default_runtime.py',
     '../schedules/blo_100e.py'
 ]
-# YOLO class filter: COCO class 0 = person; no person detected -> whole-image box (fallback 'image').
-model = dict(prompter=dict(classes=[0], fallback='image'))
+# YOLO class filter by name: 'person' (COCO id 0; checked against the detector's classes at build: a detector
+# without a 'person' class is refused with its class list). No person detected -> whole-image box (fallback 'image').
+# Those fallbacks are counted and logged (PromptTelemetryHook).
+model = dict(prompter=dict(classes=['person'], fallback='image'))

@@ -4,21 +4,29 @@ from typing import List, Optional, Sequence
 import torch
 from mmseg.registry import MODELS
 
-from .box_prompter import BoxPrompter, scale_box
+from .box_prompter import BoxPrompter
+from .gt_box import gt_box_in_input
 
 
 @MODELS.register_module()
 class MaskBoxPrompter(BoxPrompter):
     """Box of the ground-truth foreground (labels > 0, ``ignore_index`` excluded), optionally jittered in training.
 
+    The box is placed in the network input whatever the frame of the mask (see ``gt_box.gt_in_original_frame``):
+    a mask loaded before the transforms (training) was resized / flipped / padded with the image, and padding
+    (``seg_pad_val`` = ``ignore_index``) is not foreground, so its box is already in input pixels; a mask at the
+    original size (test pipelines) is mapped through the recorded resize and flip.
+
     ``jitter`` moves each coordinate by up to ``jitter`` x box side (uniform), as SAMed/MedSAM do to mimic a human.
     Only valid where masks exist: without ``gt_sem_seg`` it raises (use ``YOLOBoxPrompter`` on unlabelled images).
     An empty mask uses ``fallback``.
     """
 
-    def __init__(self, jitter: float = 0.0, ignore_index: int = 255, fallback: str = 'image', init_cfg=None):
-        super().__init__(fallback=fallback, init_cfg=init_cfg)
-        self.jitter, self.ignore_index = jitter, ignore_index
+    def __init__(self, jitter: float = 0.0, ignore_index: int = 255, fallback: str = 'image',
+                 warn_fallback_rate: float = 0.5, init_cfg=None):
+        super().__init__(fallback=fallback, warn_fallback_rate=warn_fallback_rate, ignore_index=ignore_index,
+                         init_cfg=init_cfg)
+        self.jitter = jitter
 
     def boxes_for(self, inputs: torch.Tensor, data_samples: Sequence) -> List[Optional[tuple]]:
         boxes = []
@@ -28,17 +36,10 @@ class MaskBoxPrompter(BoxPrompter):
                     'MaskBoxPrompter needs the ground-truth mask (gt_sem_seg) of every image; this image has none '
                     f"({sample.metainfo.get('img_path', 'unknown path')}). Use YOLOBoxPrompter to segment "
                     'unlabelled images.')
-            gt = sample.gt_sem_seg.data[0]
-            fg = (gt > 0) & (gt != self.ignore_index)
-            if not bool(fg.any()):
-                boxes.append(None)
-                continue
-            ys, xs = torch.nonzero(fg, as_tuple=True)
-            box = [xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]
-            if self.training and self.jitter > 0:
+            box = gt_box_in_input(sample, self.ignore_index)
+            if box is not None and self.training and self.jitter > 0:
                 w, h = box[2] - box[0], box[3] - box[1]
                 noise = (torch.rand(4) * 2 - 1) * self.jitter * torch.tensor([w, h, w, h])
-                box = [v + float(n) for v, n in zip(box, noise)]
-            img_hw = tuple(sample.metainfo.get('img_shape', gt.shape))[:2]
-            boxes.append(scale_box(box, gt.shape, img_hw))
+                box = tuple(v + float(n) for v, n in zip(box, noise))
+            boxes.append(box)
         return boxes

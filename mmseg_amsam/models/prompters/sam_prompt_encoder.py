@@ -6,8 +6,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from segment_anything.modeling import PromptEncoder
 
-from ..utils.freeze import freeze
-from ..utils.sam_checkpoint import load_sam_state_dict, load_state_into
+from ...utils.freeze import freeze
+from ...utils.sam_checkpoint import load_sam_state_dict, load_state_into
 
 
 @MODELS.register_module()
@@ -16,8 +16,9 @@ class SAMPromptEncoder(BaseModule):
 
     ``forward(boxes, has_box, batch_size)`` returns ``(sparse (B, 2|0, C), dense (B, C, h, w))``; boxes are
     ``(B, 4)`` xyxy in SAM input pixels. Images of a batch without a box (``has_box`` False) get SAM's two
-    ``not_a_point`` padding tokens in place of the box corners, so a mixed batch keeps one tensor; a batch where no
-    image has a box gets no sparse tokens at all (BLO-SAM's default prompt).
+    ``not_a_point`` padding tokens in place of the box corners, so a mixed batch keeps one tensor (``AMSAM.decode_from``
+    drops them again: a box-less image is decoded with no sparse token, as alone); a batch where no image has a box
+    gets no sparse tokens at all (BLO-SAM's default prompt).
     """
 
     def __init__(self, embed_dim: int = 256, img_size: int = 256, patch_size: int = 16, mask_in_chans: int = 16,
@@ -54,7 +55,7 @@ class SAMPromptEncoder(BaseModule):
         if boxes is None or has_box is None or not bool(has_box.any()):
             sparse = torch.empty(batch_size, 0, dim, device=device)
         else:
-            sparse = pe._embed_boxes(boxes.to(device).float())  # (B, 2, C)
+            sparse, _ = pe(points=None, boxes=boxes.to(device).float(), masks=None)  # (B, 2, C): the box corners
             if not bool(has_box.all()):
                 pad = pe.not_a_point_embed.weight.expand(batch_size, 2, dim)
                 sparse = torch.where(has_box.to(device).view(-1, 1, 1), sparse, pad)

@@ -1,0 +1,177 @@
+"""Few-shot detector adaptation: fine-tune a YOLO detector on the k training images, the boxes of their masks as
+labels (one class, 'object'), so automated prompting works on a domain the detector was never trained on.
+
+Only the images of the few-shot split file are used (never a test image). The result is cached under
+``cache_dir/<key>/adapted.pt``; the key is a digest of the starting weights (their bytes), the split (names, and
+each image / mask file's size and mtime) and every training setting, so a changed split, weights file or setting
+trains afresh and an unchanged one is reused.
+"""
+import hashlib
+import json
+import os
+import os.path as osp
+import shutil
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
+import torch
+
+from .gt_box import mask_box
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def _split_names(data_root: str, ann_file: str) -> List[str]:
+    split = ann_file if osp.isabs(ann_file) else osp.join(data_root, ann_file)
+    if not osp.isfile(split):
+        raise FileNotFoundError(f'detector adaptation: split file {split} not found (the k training images); make it '
+                                'with tools/dataset_converters/make_fewshot_split.py')
+    with open(split) as f:
+        names = [line.strip() for line in f if line.strip()]
+    if not names:
+        raise ValueError(f'detector adaptation: split file {split} lists no image')
+    return names
+
+
+def _find_image(img_dir: str, name: str) -> str:
+    for suffix in IMAGE_SUFFIXES:
+        if osp.isfile(osp.join(img_dir, name + suffix)):
+            return osp.join(img_dir, name + suffix)
+    raise FileNotFoundError(f'detector adaptation: no image {name}.* in {img_dir}')
+
+
+def training_pairs(data_root: str, ann_file: Optional[str], img_dir: str = 'img_dir/train',
+                   seg_map_dir: str = 'ann_dir/train', seg_map_suffix: str = '.png',
+                   ignore_index: int = 255) -> List[Tuple[str, Tuple, Tuple[int, int]]]:
+    """``(image path, mask box xyxy or None, (H, W))`` of each image of the split file (``ann_file`` None: of
+    every mask in ``seg_map_dir``, e.g. a test split to report on)."""
+    if ann_file is None:
+        names = sorted(osp.splitext(f)[0] for f in os.listdir(osp.join(data_root, seg_map_dir))
+                       if f.endswith(seg_map_suffix))
+    else:
+        names = _split_names(data_root, ann_file)
+    pairs = []
+    for name in names:
+        image = _find_image(osp.join(data_root, img_dir), name)
+        mask_path = osp.join(data_root, seg_map_dir, name + seg_map_suffix)
+        mask = cv2.imread(mask_path, cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            raise FileNotFoundError(f'detector adaptation: cannot read the mask {mask_path}')
+        pairs.append((image, mask_box(torch.from_numpy((mask > 0) & (mask != ignore_index))), mask.shape[:2]))
+    return pairs
+
+
+def _digest_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def adaptation_key(weights: str, pairs: Sequence, settings: dict) -> str:
+    files = []
+    for image, box, hw in pairs:
+        st = os.stat(image)
+        files.append([osp.abspath(image), st.st_size, st.st_mtime_ns, box, list(hw)])
+    weights_id = _digest_file(weights) if osp.isfile(weights) else weights
+    text = json.dumps(dict(weights=weights_id, files=files, settings=settings), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def write_yolo_dataset(pairs: Sequence, out_dir: str) -> str:
+    """An ultralytics detection dataset of the pairs (train = val = the k images) -> its data yaml."""
+    for sub in ('images', 'labels'):
+        os.makedirs(osp.join(out_dir, sub, 'train'), exist_ok=True)
+    for i, (image, box, (h, w)) in enumerate(pairs):
+        stem = f'{i:04d}_{osp.splitext(osp.basename(image))[0]}'
+        shutil.copyfile(image, osp.join(out_dir, 'images', 'train', stem + osp.splitext(image)[1].lower()))
+        with open(osp.join(out_dir, 'labels', 'train', stem + '.txt'), 'w') as f:
+            if box is not None:  # an image without foreground is a background image (empty label file)
+                x1, y1, x2, y2 = box
+                f.write(f'0 {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}\n')
+    data_yaml = osp.join(out_dir, 'data.yaml')
+    with open(data_yaml, 'w') as f:
+        f.write(f'path: {osp.abspath(out_dir)}\ntrain: images/train\nval: images/train\nnames:\n  0: object\n')
+    return data_yaml
+
+
+def adapt_yolo(weights: str, data_root: str, ann_file: str, img_dir: str = 'img_dir/train',
+               seg_map_dir: str = 'ann_dir/train', seg_map_suffix: str = '.png', epochs: int = 50, imgsz: int = 640,
+               batch: Optional[int] = None, lr0: float = 0.002, seed: int = 0, device: str = 'cpu',
+               cache_dir: str = 'work_dirs/adapted_detectors', **train_kwargs) -> str:
+    """Fine-tune ``weights`` (a YOLO ``.pt`` or ``.yaml``) on the split's images and mask boxes; the adapted
+    ``.pt`` (cached, see module doc). ``train_kwargs`` go to ultralytics ``YOLO.train``."""
+    pairs = training_pairs(data_root, ann_file, img_dir, seg_map_dir, seg_map_suffix)
+    settings = dict(epochs=epochs, imgsz=imgsz, batch=batch, lr0=lr0, seed=seed, **train_kwargs)
+    key = adaptation_key(weights, pairs, settings)
+    work = osp.join(cache_dir, key)
+    adapted = osp.join(work, 'adapted.pt')
+    if osp.isfile(adapted):
+        return adapted
+    from ultralytics import YOLO
+    data_yaml = write_yolo_dataset(pairs, osp.join(work, 'data'))
+    threads = torch.get_num_threads()
+    try:
+        model = YOLO(weights, task='detect')
+        model.train(data=data_yaml, epochs=epochs, imgsz=imgsz, batch=batch or min(len(pairs), 16), lr0=lr0,
+                    seed=seed, deterministic=True, device=device, project=osp.abspath(work), name='train',
+                    exist_ok=True, workers=0, plots=False, val=False, verbose=False, amp=False,
+                    **{'optimizer': 'AdamW', 'warmup_epochs': 0, 'close_mosaic': 0, **train_kwargs})
+    finally:
+        torch.set_num_threads(threads)
+    trained = osp.join(work, 'train', 'weights', 'last.pt')
+    if not osp.isfile(trained):
+        raise RuntimeError(f'detector adaptation: ultralytics wrote no {trained}')
+    shutil.copyfile(trained, adapted)
+    with open(osp.join(work, 'adaptation.json'), 'w') as f:
+        json.dump(dict(weights=weights, data_root=data_root, ann_file=ann_file, images=[p[0] for p in pairs],
+                       settings=settings), f, indent=1)
+    return adapted
+
+
+def box_quality(detector, pairs: Sequence, conf: float = 0.25, imgsz: int = 640, device: str = 'cpu') -> dict:
+    """How well a YOLO detector's most confident box (whole image where none) fits the mask boxes of ``pairs``:
+    ``images``, ``detection_rate``, ``box_iou`` (mean) and ``box_iou_ge_0.5`` (share)."""
+    from .box_geometry import box_iou
+    ious, found = [], 0
+    threads = torch.get_num_threads()
+    try:
+        for image, box, (h, w) in pairs:
+            res = detector.predict(cv2.imread(image, cv2.IMREAD_COLOR), conf=conf, imgsz=imgsz, device=device,
+                                   verbose=False)[0]
+            best = (0.0, 0.0, float(w), float(h))
+            if res.boxes is not None and len(res.boxes):
+                found += 1
+                best = res.boxes.xyxy[int(res.boxes.conf.argmax())].tolist()
+            if box is not None:
+                ious.append(box_iou(best, box))
+    finally:
+        torch.set_num_threads(threads)
+    n = len(ious)
+    return dict(images=len(pairs), detection_rate=found / max(len(pairs), 1),
+                box_iou=sum(ious) / n if n else float('nan'),
+                **{'box_iou_ge_0.5': sum(i >= 0.5 for i in ious) / n if n else float('nan')})
+
+
+def adaptation_report(before, after, data_root: str, ann_file: str, report_split: Optional[str] = None,
+                      conf: float = 0.25, imgsz: int = 640, device: str = 'cpu') -> dict:
+    """``box_quality`` of two YOLO detectors (``before`` / ``after`` adaptation) on the split's training images and,
+    with ``report_split`` (e.g. ``'test'``), on every image of that split (measured only: never trained on).
+    Returns ``{set name: {'before': quality, 'after': quality}}``."""
+    sets = dict(train=training_pairs(data_root, ann_file))
+    if report_split:
+        sets[report_split] = training_pairs(data_root, None, img_dir=f'img_dir/{report_split}',
+                                            seg_map_dir=f'ann_dir/{report_split}')
+    return {name: {label: box_quality(det, pairs, conf, imgsz, device)
+                   for label, det in (('before', before), ('after', after))} for name, pairs in sets.items()}
+
+
+def format_report(report: dict) -> List[str]:
+    lines = []
+    for name, qualities in report.items():
+        for label in ('before', 'after'):
+            q = qualities[label]
+            lines.append(f'{name} ({q["images"]} images) {label:6s}: detection rate {q["detection_rate"]:.3f}, '
+                         f'box IoU {q["box_iou"]:.3f}, IoU >= 0.5 {q["box_iou_ge_0.5"]:.3f}')
+    return lines

@@ -1,0 +1,63 @@
+"""Few-shot detector adaptation (tools/adapt_detector.py) on a tiny generated set: the detector's box IoU on its
+training images goes up, and the result is cached by split + weights + settings."""
+import json
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+
+from cfg_helpers import load_tool
+from mmseg_amsam.models.prompters.detector_adaptation import adaptation_key, training_pairs, write_yolo_dataset
+
+EPOCHS, IMGSZ = 12, 64
+
+
+@pytest.fixture(scope='module')
+def tiny_set(tmp_path_factory):
+    """4 training images (one bright rectangle each on a dark textured background) and their masks."""
+    root = tmp_path_factory.mktemp('adapt_set')
+    os.makedirs(root / 'img_dir' / 'train')
+    os.makedirs(root / 'ann_dir' / 'train')
+    os.makedirs(root / 'splits')
+    rng = np.random.default_rng(0)
+    for i, (x1, y1, x2, y2) in enumerate([(8, 10, 40, 50), (20, 6, 58, 44), (4, 22, 36, 60), (26, 24, 60, 58)]):
+        img = rng.integers(0, 60, (64, 64, 3), dtype=np.uint8)
+        img[y1:y2, x1:x2] = (230, 200, 40)
+        mask = np.zeros((64, 64), np.uint8)
+        mask[y1:y2, x1:x2] = 1
+        cv2.imwrite(str(root / 'img_dir' / 'train' / f'{i}.png'), img)
+        cv2.imwrite(str(root / 'ann_dir' / 'train' / f'{i}.png'), mask)
+    (root / 'splits' / 'train_4shot.txt').write_text('0\n1\n2\n3\n')
+    (root / 'splits' / 'train_2shot.txt').write_text('0\n1\n')
+    return str(root)
+
+
+def test_labels_are_the_mask_boxes(tiny_set, tmp_path):
+    pairs = training_pairs(tiny_set, 'splits/train_2shot.txt')
+    assert [(osp.basename(p), box, hw) for p, box, hw in pairs] == [
+        ('0.png', (8.0, 10.0, 40.0, 50.0), (64, 64)), ('1.png', (20.0, 6.0, 58.0, 44.0), (64, 64))]
+    data_yaml = write_yolo_dataset(pairs, str(tmp_path / 'yolo'))
+    assert 'names:\n  0: object' in open(data_yaml).read()
+    label = open(tmp_path / 'yolo' / 'labels' / 'train' / '0000_0.txt').read().split()
+    assert [float(v) for v in label] == [0, 24 / 64, 30 / 64, 32 / 64, 40 / 64]  # class cx cy w h, normalised
+    key = adaptation_key('yolov8n.yaml', pairs, dict(epochs=1))
+    assert key == adaptation_key('yolov8n.yaml', pairs, dict(epochs=1))
+    assert key != adaptation_key('yolov8n.yaml', pairs[:1], dict(epochs=1))  # another split
+    assert key != adaptation_key('yolov8n.yaml', pairs, dict(epochs=2))  # another setting
+
+
+def test_adaptation_raises_box_iou_on_the_training_images_and_is_cached(tiny_set, tmp_path, capsys):
+    tool = load_tool('adapt_detector')
+    cache = str(tmp_path / 'cache')
+    args = ['yolov8n.yaml', tiny_set, '--split', 'splits/train_4shot.txt', '--epochs', str(EPOCHS), '--imgsz',
+            str(IMGSZ), '--conf', '0.0', '--cache-dir', cache]
+    assert tool.main(args) == 0
+    adapted = capsys.readouterr().out.strip().splitlines()[-1]
+    assert adapted.startswith(cache) and adapted.endswith('adapted.pt') and osp.isfile(adapted)
+    report = json.load(open(osp.join(osp.dirname(adapted), 'report.json')))['report']['train']
+    assert report['after']['box_iou'] > report['before']['box_iou'] + 0.1, report
+    stamp = os.stat(adapted).st_mtime_ns
+    assert tool.main(args) == 0  # same split, weights and settings: the cached detector, nothing trained
+    assert capsys.readouterr().out.strip().splitlines()[-1] == adapted and os.stat(adapted).st_mtime_ns == stamp
