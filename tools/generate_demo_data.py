@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Generate the synthetic demo dataset (textured shapes, 0/1 masks) in the prepared layout.
+"""Generate the demo dataset (the shapes world's held-out domain: rings in a "scan" style, 0/1 masks).
 
-    python tools/generate_demo_data.py data/demo_shapes [--num-train 8] [--num-test 4] [--size 128] [--seed 0]
+    python tools/generate_demo_data.py data/demo_shapes [--num-train 4] [--num-test 20] [--size 128] [--seed 0]
 
 Deterministic for a seed; a second run with the same arguments does nothing.
 """
@@ -15,8 +15,8 @@ from mmseg_amsam.datasets import OutputExistsError, generate_demo_dataset
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('root', type=Path, help='output folder, e.g. data/demo_shapes')
-    parser.add_argument('--num-train', type=int, default=8)
-    parser.add_argument('--num-test', type=int, default=4)
+    parser.add_argument('--num-train', type=int, default=4, help='k: the few-shot training images')
+    parser.add_argument('--num-test', type=int, default=20)
     parser.add_argument('--size', type=int, default=128, help='image side in pixels')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--overwrite', action='store_true', help='replace ROOT if it holds something else')

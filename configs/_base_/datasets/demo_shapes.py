@@ -1,5 +1,6 @@
-# Synthetic demo dataset (background / shape): textured shapes on textured backgrounds, 8 train / 4 test
-# images of 128x128. No download; all train images are used (no split file). Generate it with:
+# Demo dataset (background / shape): the shapes world's held-out domain (one ring per image, muted "scan" style),
+# 4 train (k = 4 shots) / 20 test images of 128x128. No download; all train images are used (no split file).
+# 8 shots: `python tools/generate_demo_data.py data/demo_shapes_8 --num-train 8` and point data_root at it. Generate:
 #   python tools/generate_demo_data.py data/demo_shapes
 _base_ = ['./binary_256.py']
 dataset_type = 'DemoShapesDataset'
