@@ -47,7 +47,14 @@ def model_cfg(**overrides):
     cfg = Config.fromfile(osp.join(ROOT, 'configs', '_base_', 'models', 'amsam_tiny.py'))
     shrink(cfg)
     model = copy.deepcopy(cfg.model)
-    model.update(overrides)
+    for key, value in overrides.items():  # merged into the base part, replaced when it names another type
+        base = model.get(key)
+        same_type = isinstance(base, dict) and isinstance(value, dict) and \
+            value.get('type', base.get('type')) == base.get('type')
+        if same_type:
+            model[key].update(value)
+        else:
+            model[key] = value
     return model
 
 

@@ -8,11 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from cfg_helpers import load_tool
+from cfg_helpers import ROOT, load_tool
+from mmseg_amsam.datasets import generate_demo_dataset, make_fewshot_splits
 from mmseg_amsam.models.prompters.detector_adaptation import adaptation_key, training_pairs, write_yolo_dataset
-
-EPOCHS, IMGSZ = 12, 64
-
 
 @pytest.fixture(scope='module')
 def tiny_set(tmp_path_factory):
@@ -48,16 +46,21 @@ def test_labels_are_the_mask_boxes(tiny_set, tmp_path):
     assert key != adaptation_key('yolov8n.yaml', pairs, dict(epochs=2))  # another setting
 
 
-def test_adaptation_raises_box_iou_on_the_training_images_and_is_cached(tiny_set, tmp_path, capsys):
+def test_adaptation_raises_box_iou_on_the_training_images_and_is_cached(tmp_path, capsys):
+    """The committed toy YOLO on 4 images of the demo domain (rings in the "scan" style, which it boxes poorly)."""
+    root = str(tmp_path / 'demo')
+    generate_demo_dataset(root, num_train=4, num_test=1)
+    make_fewshot_splits(root, [4])
     tool = load_tool('adapt_detector')
     cache = str(tmp_path / 'cache')
-    args = ['yolov8n.yaml', tiny_set, '--split', 'splits/train_4shot.txt', '--epochs', str(EPOCHS), '--imgsz',
-            str(IMGSZ), '--conf', '0.0', '--cache-dir', cache]
+    args = [osp.join(ROOT, 'toy_world', 'weights', 'toy_yolov8.pt'), root, '--split', 'splits/train_4shot.txt',
+            '--epochs', '150', '--lr0', '0.004', '--mosaic', '0', '--imgsz', '128', '--cache-dir', cache]
     assert tool.main(args) == 0
     adapted = capsys.readouterr().out.strip().splitlines()[-1]
     assert adapted.startswith(cache) and adapted.endswith('adapted.pt') and osp.isfile(adapted)
     report = json.load(open(osp.join(osp.dirname(adapted), 'report.json')))['report']['train']
-    assert report['after']['box_iou'] > report['before']['box_iou'] + 0.1, report
+    assert report['before']['box_iou'] < 0.6  # measured 0.475 (toy_world/README.md: rings are hard for it)
+    assert report['after']['box_iou'] > report['before']['box_iou'] + 0.25, report  # measured 0.925
     stamp = os.stat(adapted).st_mtime_ns
     assert tool.main(args) == 0  # same split, weights and settings: the cached detector, nothing trained
     assert capsys.readouterr().out.strip().splitlines()[-1] == adapted and os.stat(adapted).st_mtime_ns == stamp

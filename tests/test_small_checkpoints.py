@@ -15,11 +15,19 @@ from mmseg_amsam.engine import FrozenWeightsError, load_trained_checkpoint
 from mmseg_amsam.engine import build_model
 
 
+def random_frozen(cfg):
+    """The demo without its toy weights: random frozen parts, which only the build seed determines (the case the
+    checkpoint's frozen-weights record must catch)."""
+    cfg.model.sam_checkpoint = None
+    cfg.model.prompter.model = 'yolov8n.yaml'
+    return cfg
+
+
 @pytest.fixture(scope='module')
 def trained(demo_root, tmp_path_factory):
     """One epoch of the demo; returns the runner, its config and the saved (trainable-only) checkpoints."""
     work = tmp_path_factory.mktemp('small_ckpt')
-    cfg = demo_cfg(demo_root, work / 'work', max_epochs=1, val_interval=1)
+    cfg = random_frozen(demo_cfg(demo_root, work / 'work', max_epochs=1, val_interval=1))
     assert [h['type'] for h in cfg.custom_hooks][:2] == ['TrainableOnlyCheckpointHook', 'NumClassesCheckHook']
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -68,7 +76,7 @@ def test_loading_into_a_fresh_model_restores_it_exactly(trained, demo_root):
 
 def test_runner_load_from_small_checkpoint_restores_the_model_without_warnings(trained, demo_root, tmp_path):
     runner, _, last, _, _ = trained
-    cfg = demo_cfg(demo_root, tmp_path / 'test')
+    cfg = random_frozen(demo_cfg(demo_root, tmp_path / 'test'))
     cfg.load_from = last  # what tools/test.py does
     tester = Runner.from_cfg(cfg)
     metrics = tester.test()

@@ -8,6 +8,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+from mmseg.registry import METRICS  # noqa: E402
 
 import mmseg_amsam  # noqa: E402,F401
 from mmseg_amsam.apis.cli_errors import held_console, run_cli  # noqa: E402
@@ -50,16 +51,16 @@ def main(argv=None):
         vis['draw'] = True
         vis['interval'] = args.show_interval
         cfg.visualizer['save_dir'] = args.show_dir
-    if args.out:
-        cfg.test_evaluator = [cfg.test_evaluator] if isinstance(cfg.test_evaluator, dict) else cfg.test_evaluator
-        cfg.test_evaluator = list(cfg.test_evaluator) + [dict(type='mmseg.IoUMetric', format_only=True,
-                                                              output_dir=args.out)]
     with held_console(not args.debug):  # a refusal while building or loading is the only thing printed
         runner = Runner.from_cfg(cfg)
-        _ = runner.test_loop  # builds the loop and dataset now (runner.test() reuses it)
+        loop = runner.test_loop  # builds the loop and dataset now (runner.test() reuses it)
         if cfg.load_from:  # load (and check) the checkpoint now; runner.test() then skips it (_has_loaded)
             with amsam_checkpoint_loader():
                 runner.load_or_resume()
+    if args.out:  # added only now: mmseg's IoUMetric creates its output_dir when it is built
+        writer = METRICS.build(dict(type='IoUMetric', format_only=True, output_dir=args.out))
+        writer.dataset_meta = loop.dataloader.dataset.metainfo
+        loop.evaluator.metrics.append(writer)
     runner.test()
     return 0
 

@@ -43,8 +43,17 @@ class SAMPromptEncoder(BaseModule):
         return self.prompt_encoder.no_mask_embed.weight
 
     def dense_pe(self) -> torch.Tensor:
-        """Positional encoding of the image embedding grid, ``(1, C, h, w)``."""
-        return self.prompt_encoder.get_dense_pe()
+        """Positional encoding of the image embedding grid, ``(1, C, h, w)``, in the module's dtype (segment-anything
+        builds its coordinate grid in float32, so a float64 copy of the model evaluates it in float32)."""
+        layer = self.prompt_encoder.pe_layer
+        matrix = layer.positional_encoding_gaussian_matrix
+        if matrix.dtype == torch.float32:
+            return self.prompt_encoder.get_dense_pe()
+        layer.positional_encoding_gaussian_matrix = matrix.float()
+        try:
+            return self.prompt_encoder.get_dense_pe().to(matrix.dtype)
+        finally:
+            layer.positional_encoding_gaussian_matrix = matrix
 
     @torch.no_grad()
     def forward(self, boxes: Optional[torch.Tensor], has_box: Optional[torch.Tensor],
