@@ -27,7 +27,7 @@ test: setup
 	$(PY) -m pytest -q tests
 
 benchmark: setup
-	$(PY) tools/benchmark.py configs/amsam_demo.py --arch vit_b
+	$(PY) tools/benchmark.py configs/amsam_isic_8shot.py
 
 toy-table: setup
 	$(PY) tools/toy_table.py --out work_dirs/toy_table

@@ -29,6 +29,8 @@ def test_poly_lr_of_both_levels_per_iteration(demo_root, tmp_path):
         assert (poly.type, poly.power, poly.eta_min, poly.by_epoch, poly.convert_to_iter_based) == (
             'PolyLR', 0.9, 0.0, True, True)
         poly.end = EPOCHS
+    lr0 = {level: cfg.optim_wrapper[level].optimizer.lr for level in ('lower', 'upper')}
+    assert lr0 == dict(lower=2e-4, upper=1e-3)  # the demo's (configs/amsam_demo.py); the paper's: test_configs.py
     runner = Runner.from_cfg(cfg)
     recorder = LrRecorder()
     runner.register_hook(recorder)
@@ -38,6 +40,6 @@ def test_poly_lr_of_both_levels_per_iteration(demo_root, tmp_path):
     n = EPOCHS * d1
     assert len(recorder.lrs) == n
     for i, (lower, upper) in enumerate(recorder.lrs):
-        assert lower == pytest.approx(5e-3 * (1 - i / (n - 1))**0.9, rel=1e-9, abs=1e-15), i
-        assert upper == pytest.approx(1e-3 * (1 - i / (n - 1))**0.9, rel=1e-9, abs=1e-15), i
+        assert lower == pytest.approx(lr0['lower'] * (1 - i / (n - 1))**0.9, rel=1e-9, abs=1e-15), i
+        assert upper == pytest.approx(lr0['upper'] * (1 - i / (n - 1))**0.9, rel=1e-9, abs=1e-15), i
     assert recorder.lrs[-1] == (0.0, 0.0)

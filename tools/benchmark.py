@@ -1,6 +1,6 @@
 """Benchmark bi-level training steps (cache on/off, first-order/unrolled) and inference, in one run.
 
-    python tools/benchmark.py configs/amsam_demo.py --arch vit_b --steps 10 [--device cuda] [--profile]
+    python tools/benchmark.py configs/amsam_isic_8shot.py --steps 10 [--device cuda] [--profile]
 
 Random weights (no checkpoint needed): SAM parts are built with ``sam_checkpoint=None`` and the YOLO prompter from
 ``yolov8n.yaml`` unless its weights file exists. Each bi-level step sees the same two 256 px images (one D1, one

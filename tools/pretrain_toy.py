@@ -10,7 +10,6 @@ prompt_encoder.*, mask_decoder.*, fp16) and ``toy_yolov8.pt`` (ultralytics forma
 ``toy_world/metrics.json`` (metrics, sizes, SHA-256, the command, timings). ``make pretrain-toy`` runs the default.
 """
 import argparse
-import hashlib
 import json
 import os
 import os.path as osp
@@ -32,6 +31,7 @@ from mmseg_amsam.apis.toy_sam_pretraining import (TOY_SAM, box_dice, object_arra
 from mmseg_amsam.apis.toy_yolo_pretraining import mean_best_box_iou, train_toy_yolo, write_yolo_dataset  # noqa: E402
 from mmseg_amsam.datasets.scene_pool import make_scene_pool  # noqa: E402
 from mmseg_amsam.datasets.shapes_world import make_demo_sample  # noqa: E402
+from mmseg_amsam.utils.file_stamp import file_sha256  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ROOT / 'toy_world' / 'metrics.json'
@@ -60,14 +60,6 @@ def parse_args(argv=None):
     if args.quick:
         args.scenes, args.sam_steps, args.yolo_epochs = 200, 100, 2
     return args
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def evaluation_sets():
@@ -164,7 +156,7 @@ def main(argv=None) -> int:
     start = time.time()
     timings = pretrain(args, args.out)
     metrics = evaluate(args.out, evaluation_sets())
-    files = {name: dict(bytes=os.path.getsize(args.out / name), sha256=sha256(args.out / name))
+    files = {name: dict(bytes=os.path.getsize(args.out / name), sha256=file_sha256(args.out / name))
              for name in (SAM_FILE, YOLO_FILE)}
     record = dict(command=command_line(args), torch_threads=torch.get_num_threads(), toy_sam=TOY_SAM,
                   metrics=metrics, files=files, timings=dict(timings, total_s=round(time.time() - start, 1)))

@@ -20,6 +20,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Optional
 
+from ..utils.file_stamp import file_sha256
+
 CHUNK = 1 << 20
 
 
@@ -96,16 +98,6 @@ def expand(names: Iterable[str]) -> List[KnownFile]:
     return out
 
 
-def sha256sum(path: str, progress: Optional[Callable[[int], None]] = None) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(CHUNK), b''):
-            h.update(chunk)
-            if progress:
-                progress(len(chunk))
-    return h.hexdigest()
-
-
 def check(known: KnownFile, size: int, sha256: Optional[str], where: str) -> VerifyResult:
     """Compare a file's size / digest with the reference values of ``known``."""
     if known.size is not None and size != known.size:
@@ -135,7 +127,7 @@ def verify_file(path: str, name: Optional[str] = None, progress: bool = False) -
         return check(known, size, None, path)  # no need to hash a file of the wrong size
     bar = _bar(size, f'sha256 {osp.basename(path)}') if progress else None
     try:
-        digest = sha256sum(path, bar.update if bar else None)
+        digest = file_sha256(path, bar.update if bar else None, CHUNK)
     finally:
         if bar:
             bar.close()

@@ -10,6 +10,7 @@ from PIL import Image
 
 from ..datasets.scene_pool import ScenePool
 from ..datasets.shapes_world import PRETRAIN_FAMILIES, mask_box
+from ..models.prompters.box_geometry import box_iou  # noqa: F401  (re-exported: tests, tools)
 
 
 def write_yolo_dataset(root: Path, train: ScenePool, val: ScenePool, names: Sequence[str] = PRETRAIN_FAMILIES) -> Path:
@@ -53,15 +54,6 @@ def train_toy_yolo(model_yaml: str, data_yaml: Path, out: Path, epochs: int, img
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, out)
     return out
-
-
-def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """IoU of two xyxy boxes."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def best_boxes(weights: str, images: np.ndarray, imgsz: int = 128, conf: float = 0.25) -> List[Optional[tuple]]:

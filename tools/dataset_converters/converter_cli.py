@@ -25,7 +25,8 @@ from mmseg_amsam.datasets.prepared_layout import Terminated  # noqa: E402
 
 STRICT_EXIT_CODE = 1  # --strict and at least one pair skipped (the dataset is written all the same)
 INTERRUPTED_EXIT_CODE = 130  # Ctrl-C, as a shell reports it (SIGTERM: 143, Terminated.code)
-EXIT_CODES = (f'exit codes:\n  0    done, or nothing to do\n  {STRICT_EXIT_CODE}    pairs were skipped and --strict was given\n'
+EXIT_CODES = ('exit codes:\n  0    done, or nothing to do\n'
+              f'  {STRICT_EXIT_CODE}    pairs were skipped and --strict was given\n'
               '  2    refused: one error line (--debug: with the traceback), or bad arguments\n'
               f'  {INTERRUPTED_EXIT_CODE}  interrupted by Ctrl-C; 143: by SIGTERM (no half-written output is left)')
 

@@ -18,8 +18,8 @@ poly = dict(type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=max_epochs, by_e
 param_scheduler = dict(lower=[poly], upper=[poly])
 train_cfg = dict(type='BiLevelEpochBasedTrainLoop', max_epochs=max_epochs, val_interval=1, split_seed=0,
                  val_on='d2')
-# Distributed runs (tools/dist_train.sh, tools/slurm_train.sh): keep the engine's bilevel_train_step, all-reduce both levels'
-# explicit gradients (plain MMDistributedDataParallel would bypass the bi-level step).
+# Distributed runs (tools/dist_train.sh, tools/slurm_train.sh): keep the engine's bilevel_train_step and
+# all-reduce both levels' explicit gradients (plain MMDistributedDataParallel would bypass the bi-level step).
 # (scoped name: the Runner looks wrappers up in mmengine's root registry)
 model_wrapper_cfg = dict(type='mmseg.BiLevelDistributedDataParallel')
 val_cfg = dict(type='ValLoop')

@@ -13,7 +13,8 @@ With lower parameters ``w``, upper parameters ``A``, lower loss ``L1`` (on D1) a
    ``-xi H gw``);
 4. hypergradient ``gA + implicit``. The lower weights are restored bit-for-bit afterwards.
 
-In training (``bilevel_train_step``, engine/bilevel/step.py) the virtual step is the lower level's real step: the lower optimizer steps from
+In training (``bilevel_train_step``, engine/bilevel/step.py) the virtual step is the lower level's real step:
+the lower optimizer steps from
 ``w`` with ``g1`` and the upper level then differentiates through that very step (``hypergradient_at``), so the
 gradient ``g1`` is shared: one unrolled step costs 3 forward passes, 3 backward passes and one of them doubled
 (first-order: 2 and 2).

@@ -12,9 +12,10 @@ class SAMBoxPointPromptEncoder(SAMPromptEncoder):
     """``SAMPromptEncoder`` plus one positive point at the centre of each image's box.
 
     Sparse tokens ``(B, 3, C)``: the two box corners (as ``SAMPromptEncoder``; the learnable prompt's box residual
-    applies to these two) and then the point with label 1 (foreground), both embedded by segment-anything's public
-    ``PromptEncoder.forward(points=..., boxes=...)`` (which puts the point first; we move it last). Images without a box get SAM's ``not_a_point`` token there too; a batch where no image
-    has a box gets no sparse tokens. Use: ``model.prompt_encoder=dict(type='SAMBoxPointPromptEncoder')``.
+    applies to these two) and then the point with label 1 (foreground), both embedded by segment-anything's
+    public ``PromptEncoder.forward(points=..., boxes=...)`` (which puts the point first; we move it last). Images
+    without a box get SAM's ``not_a_point`` token there too; a batch where no image has a box gets no sparse tokens.
+    Use: ``model.prompt_encoder=dict(type='SAMBoxPointPromptEncoder')``.
     """
 
     @torch.no_grad()

@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import torch
 
+from ...utils.file_stamp import file_sha256
 from .gt_box import mask_box
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -61,20 +62,12 @@ def training_pairs(data_root: str, ann_file: Optional[str], img_dir: str = 'img_
     return pairs
 
 
-def _digest_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def adaptation_key(weights: str, pairs: Sequence, settings: dict) -> str:
     files = []
     for image, box, hw in pairs:
         st = os.stat(image)
         files.append([osp.abspath(image), st.st_size, st.st_mtime_ns, box, list(hw)])
-    weights_id = _digest_file(weights) if osp.isfile(weights) else weights
+    weights_id = file_sha256(weights) if osp.isfile(weights) else weights
     text = json.dumps(dict(weights=weights_id, files=files, settings=settings), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
