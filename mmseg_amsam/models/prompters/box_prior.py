@@ -4,6 +4,8 @@ from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .gt_box import mask_file_box, split_names
+
 FEATURES = ('centre x / W', 'centre y / H', 'log(sqrt(box area / image area))', 'log(aspect w / h)')
 
 
@@ -43,25 +45,11 @@ class BoxPrior:
     def from_split(cls, data_root: str, ann_file: str, seg_map_dir: str = 'ann_dir/train',
                    seg_map_suffix: str = '.png', ignore_index: int = 255, min_std: float = 0.1) -> 'BoxPrior':
         """From the masks named in a few-shot split file (paths relative to ``data_root``, as mmseg's)."""
-        import cv2
-
-        from .gt_box import mask_box
-        import torch
-        split = ann_file if osp.isabs(ann_file) else osp.join(data_root, ann_file)
-        if not osp.isfile(split):
-            raise FileNotFoundError(f'box prior: split file {split} not found (model.prompter.prior.ann_file); '
-                                    'make it with tools/dataset_converters/make_fewshot_split.py')
-        with open(split) as f:
-            names = [line.strip() for line in f if line.strip()]
         items = []
-        for name in names:
-            path = osp.join(data_root, seg_map_dir, name + seg_map_suffix)
-            mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-            if mask is None:
-                raise FileNotFoundError(f'box prior: cannot read the mask {path} (listed in {split})')
-            box = mask_box(torch.from_numpy((mask > 0) & (mask != ignore_index)))
+        for name in split_names(data_root, ann_file, 'box prior (model.prompter.prior.ann_file)'):
+            box, hw = mask_file_box(osp.join(data_root, seg_map_dir, name + seg_map_suffix), 'box prior', ignore_index)
             if box is not None:
-                items.append((box, mask.shape[:2]))
+                items.append((box, hw))
         if not items:
-            raise ValueError(f'box prior: no mask listed in {split} has any foreground')
+            raise ValueError(f'box prior: no mask listed in {osp.join(data_root, ann_file)} has any foreground')
         return cls(items, min_std=min_std)

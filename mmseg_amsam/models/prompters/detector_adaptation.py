@@ -17,21 +17,9 @@ import cv2
 import torch
 
 from ...utils.file_stamp import file_sha256
-from .gt_box import mask_box
+from .gt_box import mask_file_box, split_names
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-
-
-def _split_names(data_root: str, ann_file: str) -> List[str]:
-    split = ann_file if osp.isabs(ann_file) else osp.join(data_root, ann_file)
-    if not osp.isfile(split):
-        raise FileNotFoundError(f'detector adaptation: split file {split} not found (the k training images); make it '
-                                'with tools/dataset_converters/make_fewshot_split.py')
-    with open(split) as f:
-        names = [line.strip() for line in f if line.strip()]
-    if not names:
-        raise ValueError(f'detector adaptation: split file {split} lists no image')
-    return names
 
 
 def _find_image(img_dir: str, name: str) -> str:
@@ -50,15 +38,13 @@ def training_pairs(data_root: str, ann_file: Optional[str], img_dir: str = 'img_
         names = sorted(osp.splitext(f)[0] for f in os.listdir(osp.join(data_root, seg_map_dir))
                        if f.endswith(seg_map_suffix))
     else:
-        names = _split_names(data_root, ann_file)
+        names = split_names(data_root, ann_file, 'detector adaptation')
     pairs = []
     for name in names:
         image = _find_image(osp.join(data_root, img_dir), name)
-        mask_path = osp.join(data_root, seg_map_dir, name + seg_map_suffix)
-        mask = cv2.imread(mask_path, cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise FileNotFoundError(f'detector adaptation: cannot read the mask {mask_path}')
-        pairs.append((image, mask_box(torch.from_numpy((mask > 0) & (mask != ignore_index))), mask.shape[:2]))
+        box, hw = mask_file_box(osp.join(data_root, seg_map_dir, name + seg_map_suffix), 'detector adaptation',
+                                ignore_index)
+        pairs.append((image, box, hw))
     return pairs
 
 

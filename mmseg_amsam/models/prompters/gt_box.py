@@ -1,5 +1,6 @@
 """The box of a sample's ground-truth mask, in network-input pixels, whichever frame the mask is in."""
-from typing import Optional, Tuple
+import os.path as osp
+from typing import List, Optional, Tuple
 
 import torch
 
@@ -40,3 +41,25 @@ def gt_box_in_input(sample, ignore_index: int = 255) -> Optional[Tuple[float, fl
     if box is None:
         return None
     return original_to_input(box, sample.metainfo) if gt_in_original_frame(gt.shape, sample.metainfo) else box
+
+
+def split_names(data_root: str, ann_file: str, who: str) -> List[str]:
+    """The image names of a few-shot split file (relative to ``data_root``, as mmseg's ``ann_file``)."""
+    split = ann_file if osp.isabs(ann_file) else osp.join(data_root, ann_file)
+    if not osp.isfile(split):
+        raise FileNotFoundError(f'{who}: split file {split} not found (the k training images); make it with '
+                                'tools/dataset_converters/make_fewshot_split.py')
+    with open(split) as f:
+        names = [line.strip() for line in f if line.strip()]
+    if not names:
+        raise ValueError(f'{who}: split file {split} lists no image')
+    return names
+
+
+def mask_file_box(path: str, who: str, ignore_index: int = 255) -> Tuple[Optional[Tuple], Tuple[int, int]]:
+    """``(box of the foreground or None, (H, W))`` of a mask file (labels > 0, ``ignore_index`` excluded)."""
+    import cv2
+    mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise FileNotFoundError(f'{who}: cannot read the mask {path}')
+    return mask_box(torch.from_numpy((mask > 0) & (mask != ignore_index))), mask.shape[:2]
