@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import shutil
 import sys
 import tempfile
 import time
@@ -139,6 +140,9 @@ def main(argv=None) -> int:
             return 1
         committed = json.loads(METRICS.read_text())
         with tempfile.TemporaryDirectory(prefix='toy_check_') as tmp:
+            if args.only:  # the model not rebuilt is the committed one
+                kept = YOLO_FILE if args.only == 'sam' else SAM_FILE
+                shutil.copyfile(ROOT / 'toy_world' / 'weights' / kept, Path(tmp) / kept)
             pretrain(args, Path(tmp))
             metrics = evaluate(Path(tmp), evaluation_sets())
         bad = []
