@@ -254,7 +254,8 @@ def test_builds_model_and_dataloaders(name, data_roots):
         if family == 'amsam-adapt':  # the config switch ran the adaptation at build and logged its report
             assert model.prompter.adapted_from == 'yolov8n.yaml' and model.prompter.model_path.endswith('adapted.pt')
             assert list(model.prompter.class_names.values()) == ['object']
-            report = json.load(open(osp.join(osp.dirname(model.prompter.model_path), 'report_test.json')))
+            folder = osp.dirname(model.prompter.model_path)  # measured at the prompter's conf and imgsz
+            report = json.load(open(osp.join(folder, f'report_test_conf{model.prompter.conf}_{IMG}.json')))
             assert report['train']['after']['images'] == shots_of(name) and report['test']['after']['images'] == 2
         if family == 'sam-yolo':
             assert not trainable, f'plain SAM + YOLO trains nothing, got {sorted(trainable)[:5]}'

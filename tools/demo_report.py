@@ -40,7 +40,8 @@ def main(argv=None) -> int:
         before = read_test_metrics(osp.join(args.work_dir, 'zero_shot'))
         after = read_test_metrics(osp.join(args.work_dir, 'test'))
         curve = val_curve(args.work_dir)
-        split = json.load(open(osp.join(args.work_dir, 'bilevel_split.json')))
+        with open(osp.join(args.work_dir, 'bilevel_split.json')) as f:
+            split = json.load(f)
     except (RunError, OSError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

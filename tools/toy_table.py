@@ -61,7 +61,11 @@ def run_cell(method, shots, seed, work_dir, data_root) -> None:
     if cfg.get('train_cfg') is not None:
         Runner.from_cfg(cfg).train()
         best = sorted(glob.glob(osp.join(work_dir, 'best_mDice_*.pth')))
-        checkpoint = best[-1] if best else open(osp.join(work_dir, 'last_checkpoint')).read().strip()
+        if best:
+            checkpoint = best[-1]
+        else:  # single level: the last checkpoint
+            with open(osp.join(work_dir, 'last_checkpoint')) as f:
+                checkpoint = f.read().strip()
     test = toy_experiment(method, osp.join(ROOT, 'configs'), data_root, shots, seed, osp.join(work_dir, 'test'))
     test.experiment_name = osp.basename(work_dir) + '_test'
     test.load_from = checkpoint

@@ -1,5 +1,4 @@
 """Pretraining of the toy YOLOv8 (ultralytics, built from ``toy_world/yolov8-toy.yaml``) on shapes-world scenes."""
-import os
 import shutil
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
@@ -44,11 +43,13 @@ def train_toy_yolo(model_yaml: str, data_yaml: Path, out: Path, epochs: int, img
     if progress:
         model.add_callback('on_fit_epoch_end', lambda trainer: progress(trainer.epoch + 1, dict(trainer.metrics)))
     project = data_yaml.parent / 'runs'
-    model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device='cpu', workers=0, seed=seed,
-                deterministic=True, project=str(project), name='toy', exist_ok=True, plots=False, amp=False,
-                mosaic=0.0, close_mosaic=0, flipud=0.5, fliplr=0.5, degrees=0.0, scale=0.3, translate=0.1,
-                warmup_epochs=1.0, patience=epochs, verbose=False, cache='ram')
-    torch.set_num_threads(threads)
+    try:
+        model.train(data=str(data_yaml), epochs=epochs, imgsz=imgsz, batch=batch, device='cpu', workers=0, seed=seed,
+                    deterministic=True, project=str(project), name='toy', exist_ok=True, plots=False, amp=False,
+                    mosaic=0.0, close_mosaic=0, flipud=0.5, fliplr=0.5, degrees=0.0, scale=0.3, translate=0.1,
+                    warmup_epochs=1.0, patience=epochs, verbose=False, cache='ram')
+    finally:  # ultralytics' CPU trainer changes torch's thread count for the whole process
+        torch.set_num_threads(threads)
     weights = project / 'toy' / 'weights'
     best = weights / 'best.pt' if (weights / 'best.pt').is_file() else weights / 'last.pt'
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,3 @@ def mean_best_box_iou(weights: str, images: np.ndarray, masks: np.ndarray, imgsz
     found = best_boxes(weights, images, imgsz)
     return float(np.mean([box_iou(f, mask_box(m)) if f else 0.0 for f, m in zip(found, masks)]) * 100)
 
-
-def cleanup(path: Path) -> None:
-    if path.exists() and os.path.isdir(path):
-        shutil.rmtree(path)

@@ -67,8 +67,8 @@ def bilevel_train_step(model, data: Dict[str, dict], optim_wrapper: OptimWrapper
 
     The frozen parts (encoder, prompter) run under the lower level's ``optim_context`` (autocast with ``--amp``),
     like the lower level's own forward; their outputs are then used in float32 where the step is fp32.
-    A model whose encoder trains (``model.encoder_trains``, e.g. SAMed's encoder LoRA) recomputes the features for
-    every pass: its graph cannot be shared between the passes.
+    A model whose encoder trains (``model.encoder_trains``, e.g. SAMed's encoder LoRA) recomputes the image
+    embeddings for every pass (their graph cannot be shared between the passes); its prompts are computed once.
     """
     train_cfg = getattr(model, 'train_cfg', None) or {}
     unrolled = train_cfg.get('unrolled', False) if unrolled is None else unrolled
@@ -83,13 +83,24 @@ def bilevel_train_step(model, data: Dict[str, dict], optim_wrapper: OptimWrapper
         with lower_ow.optim_context(model):
             return _fp32(model.frozen_features(d['inputs'], d['data_samples']))
 
-    shared = {} if getattr(model, 'encoder_trains', False) else dict(f1=features(d1), f2=features(d2))
+    if getattr(model, 'encoder_trains', False):  # prompts once per batch; the embeddings (with graph) per pass
+        def with_embeddings(d: dict, prompts: dict):
+            def f() -> dict:
+                with lower_ow.optim_context(model):
+                    return _fp32(dict(prompts, feats=model.extract_feat(d['inputs'])))
+            return f
 
-    def f1() -> dict:
-        return shared['f1'] if shared else features(d1)
+        with lower_ow.optim_context(model):
+            p1, p2 = (_fp32(model.prompt_features(d['inputs'], d['data_samples'])) for d in (d1, d2))
+        f1, f2 = with_embeddings(d1, p1), with_embeddings(d2, p2)
+    else:
+        shared1, shared2 = features(d1), features(d2)
 
-    def f2() -> dict:
-        return shared['f2'] if shared else features(d2)
+        def f1() -> dict:
+            return shared1
+
+        def f2() -> dict:
+            return shared2
 
     def lower_loss() -> Tensor:
         return model.parse_losses(model.loss_from(f1(), d1['data_samples']))[0]

@@ -83,9 +83,3 @@ class BoxPrompter(BaseModule):
         return (torch.tensor(boxes, dtype=torch.float32, device=inputs.device),
                 torch.tensor(has_box, dtype=torch.bool, device=inputs.device))
 
-
-def scale_box(box: Sequence[float], src_hw: Sequence[int], dst_hw: Sequence[int]) -> Tuple[float, ...]:
-    """Map an xyxy box from an image of size ``src_hw`` to one of size ``dst_hw`` (independent x / y scales)."""
-    sy, sx = dst_hw[0] / src_hw[0], dst_hw[1] / src_hw[1]
-    x1, y1, x2, y2 = (float(v) for v in box)
-    return (x1 * sx, y1 * sy, x2 * sx, y2 * sy)

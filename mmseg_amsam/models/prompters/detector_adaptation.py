@@ -58,8 +58,9 @@ def adaptation_key(weights: str, pairs: Sequence, settings: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def write_yolo_dataset(pairs: Sequence, out_dir: str) -> str:
-    """An ultralytics detection dataset of the pairs (train = val = the k images) -> its data yaml."""
+def write_yolo_dataset(pairs: Sequence, out_dir: str, names: Optional[Sequence[str]] = None, label: int = 0) -> str:
+    """An ultralytics detection dataset of the pairs (train = val = the k images) -> its data yaml. Every box is
+    class ``label`` of ``names`` (default: one class, 'object')."""
     for sub in ('images', 'labels'):
         os.makedirs(osp.join(out_dir, sub, 'train'), exist_ok=True)
     for i, (image, box, (h, w)) in enumerate(pairs):
@@ -68,28 +69,39 @@ def write_yolo_dataset(pairs: Sequence, out_dir: str) -> str:
         with open(osp.join(out_dir, 'labels', 'train', stem + '.txt'), 'w') as f:
             if box is not None:  # an image without foreground is a background image (empty label file)
                 x1, y1, x2, y2 = box
-                f.write(f'0 {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}\n')
+                f.write(f'{label} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} '
+                        f'{(y2 - y1) / h:.6f}\n')
     data_yaml = osp.join(out_dir, 'data.yaml')
     with open(data_yaml, 'w') as f:
-        f.write(f'path: {osp.abspath(out_dir)}\ntrain: images/train\nval: images/train\nnames:\n  0: object\n')
+        f.write(f'path: {osp.abspath(out_dir)}\ntrain: images/train\nval: images/train\nnames:\n' +
+                ''.join(f'  {i}: {name}\n' for i, name in enumerate(names or ['object'])))
     return data_yaml
 
 
 def adapt_yolo(weights: str, data_root: str, ann_file: str, img_dir: str = 'img_dir/train',
                seg_map_dir: str = 'ann_dir/train', seg_map_suffix: str = '.png', epochs: int = 50, imgsz: int = 640,
                batch: Optional[int] = None, lr0: float = 0.002, seed: int = 0, device: str = 'cpu',
-               cache_dir: str = 'work_dirs/adapted_detectors', **train_kwargs) -> str:
+               cache_dir: str = 'work_dirs/adapted_detectors', keep_class: Optional[int] = None,
+               **train_kwargs) -> str:
     """Fine-tune ``weights`` (a YOLO ``.pt`` or ``.yaml``) on the split's images and mask boxes; the adapted
-    ``.pt`` (cached, see module doc). ``train_kwargs`` go to ultralytics ``YOLO.train``."""
+    ``.pt`` (cached, see module doc). ``train_kwargs`` go to ultralytics ``YOLO.train``.
+
+    ``keep_class=None``: one new class, 'object' (the detection head's class layer starts afresh).
+    ``keep_class=i``: the detector keeps its classes and head, the boxes are labelled as its class ``i`` (for a
+    detector that already knows the objects, e.g. a person detector on a new person dataset)."""
     pairs = training_pairs(data_root, ann_file, img_dir, seg_map_dir, seg_map_suffix)
-    settings = dict(epochs=epochs, imgsz=imgsz, batch=batch, lr0=lr0, seed=seed, **train_kwargs)
+    settings = dict(epochs=epochs, imgsz=imgsz, batch=batch, lr0=lr0, seed=seed, keep_class=keep_class,
+                    **train_kwargs)
     key = adaptation_key(weights, pairs, settings)
     work = osp.join(cache_dir, key)
     adapted = osp.join(work, 'adapted.pt')
     if osp.isfile(adapted):
         return adapted
     from ultralytics import YOLO
-    data_yaml = write_yolo_dataset(pairs, osp.join(work, 'data'))
+    names = None
+    if keep_class is not None:
+        names = [str(n) for _, n in sorted(YOLO(weights, task='detect').names.items())]
+    data_yaml = write_yolo_dataset(pairs, osp.join(work, 'data'), names, keep_class or 0)
     threads = torch.get_num_threads()
     try:
         model = YOLO(weights, task='detect')

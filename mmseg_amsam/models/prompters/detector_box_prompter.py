@@ -39,14 +39,15 @@ class DetectorBoxPrompter(BoxPrompter):
             training masks' boxes: log prior + log confidence, see ``BoxPrior``; needs ``prior``).
         prior: ``dict(data_root=..., ann_file='splits/train_4shot.txt', seg_map_dir='ann_dir/train')``.
         geometry_neutral: names of custom transforms that move no pixel (see :meth:`check_pipeline`).
-        use_original_image, cache, fallback, warn_fallback_rate: see above and ``BoxPrompter``.
+        use_original_image, cache, fallback, warn_fallback_rate, ignore_index: see above and ``BoxPrompter``.
     """
 
     def __init__(self, classes=None, conf: float = 0.25, choose: str = 'confidence', prior: Optional[dict] = None,
                  use_original_image: bool = True, cache: bool = True, fallback: str = 'image',
                  warn_fallback_rate: float = 0.5, geometry_neutral=(), mean=(123.675, 116.28, 103.53),
-                 std=(58.395, 57.12, 57.375), init_cfg=None):
-        super().__init__(fallback=fallback, warn_fallback_rate=warn_fallback_rate, init_cfg=init_cfg)
+                 std=(58.395, 57.12, 57.375), ignore_index: int = 255, init_cfg=None):
+        super().__init__(fallback=fallback, warn_fallback_rate=warn_fallback_rate, ignore_index=ignore_index,
+                         init_cfg=init_cfg)
         name = type(self).__name__
         if not 0.0 <= conf <= 1.0:
             raise ValueError(f'{name}: conf must be in [0, 1], got {conf}')

@@ -79,24 +79,12 @@ class YOLOBoxPrompter(DetectorBoxPrompter):
                  imgsz: int = 640, iou: float = 0.7, adapt: Optional[dict] = None, **kwargs):
         super().__init__(classes=classes, conf=conf, fallback=fallback, **kwargs)
         self.adapted_from = None
+        detector = None
         if adapt:
-            from .detector_adaptation import adapt_yolo, adaptation_report, format_report
-            adapt = dict(adapt)
-            report_split = adapt.pop('report_split', None)
-            before = load_yolo(model)  # a bad starting point fails here, with its own message
-            self.adapted_from, model = str(model), adapt_yolo(model, **adapt)
-            report_file = os.path.join(os.path.dirname(model), f'report_{report_split or "train"}.json')
-            if os.path.isfile(report_file):  # the model is built again (test, checkpoint digests): measure once
-                with open(report_file) as f:
-                    report = json.load(f)
-            else:
-                report = adaptation_report(before, load_yolo(model), adapt['data_root'], adapt['ann_file'],
-                                           report_split, conf, adapt.get('imgsz', 640), adapt.get('device', 'cpu'))
-                with open(report_file, 'w') as f:
-                    json.dump(report, f, indent=1)
-            for line in format_report(report):
-                print_log(f'YOLOBoxPrompter: detector adaptation: {line}', logger='current')
-        detector = load_yolo(model)
+            self.adapted_from = str(model)
+            model, detector = adapt_and_report(model, adapt, conf, imgsz)
+        if detector is None:
+            detector = load_yolo(model)
         for p in detector.model.parameters():
             p.requires_grad_(False)
         detector.model.eval()
@@ -111,10 +99,6 @@ class YOLOBoxPrompter(DetectorBoxPrompter):
         if len(names) == 80 and all(v == str(k) for k, v in names.items()):
             return coco_names()  # a yaml-built COCO architecture has numbers for names
         return names
-
-    @property
-    def cache_key(self) -> tuple:
-        return self.settings()
 
     def settings(self) -> tuple:
         return super().settings() + (self.model_stamp, self.iou, self.imgsz)
@@ -131,3 +115,26 @@ class YOLOBoxPrompter(DetectorBoxPrompter):
         b = res.boxes
         return np.concatenate([b.xyxy.cpu().numpy(), b.conf.cpu().numpy()[:, None],
                                b.cls.cpu().numpy()[:, None]], axis=1)
+
+
+def adapt_and_report(model: str, adapt: dict, conf: float, imgsz: int):
+    """Few-shot adaptation of ``model`` (``detector_adaptation.adapt_yolo``, cached) and its before / after report
+    at the prompter's own ``conf`` / ``imgsz``, measured once per setting and logged: ``(adapted path, detector)``."""
+    from .detector_adaptation import adapt_yolo, adaptation_report, format_report
+    adapt = dict(adapt)
+    report_split = adapt.pop('report_split', None)
+    load_yolo(model)  # a bad starting point fails here, with its own message
+    adapted = adapt_yolo(model, **adapt)
+    detector = load_yolo(adapted)
+    report_file = os.path.join(os.path.dirname(adapted), f'report_{report_split or "train"}_conf{conf}_{imgsz}.json')
+    if os.path.isfile(report_file):  # the model is built again (test, checkpoint digests): measure once
+        with open(report_file) as f:
+            report = json.load(f)
+    else:
+        report = adaptation_report(load_yolo(model), detector, adapt['data_root'], adapt['ann_file'], report_split,
+                                   conf, imgsz, adapt.get('device', 'cpu'))
+        with open(report_file, 'w') as f:
+            json.dump(report, f, indent=1)
+    for line in format_report(report):
+        print_log(f'YOLOBoxPrompter: detector adaptation: {line}', logger='current')
+    return adapted, detector

@@ -102,6 +102,11 @@ class AMSAM(BaseSegmentor):
         step, the Hessian-vector product). When the encoder trains (``encoder_trains``), the embeddings carry its
         graph.
         """
+        return dict(self.prompt_features(inputs, data_samples), feats=self.extract_feat(inputs))
+
+    def prompt_features(self, inputs: Tensor, data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
+        """The prompt part of ``frozen_features``: boxes (prompter) and SAM's sparse / dense prompt embeddings. A
+        step whose encoder trains computes it once per batch and only the image embeddings per pass."""
         check_input_size(inputs, self.img_size)
         boxes = has_box = None
         if self.prompter is not None:
@@ -109,7 +114,7 @@ class AMSAM(BaseSegmentor):
             require_prompts(self, has_box, data_samples)  # fallback='none' without a learned prompt
             has_box = self.prompter.prompted(has_box)  # from here: SAM gets a box (found or whole-image fallback)
         sparse, dense = self.prompt_encoder(boxes, has_box, inputs.shape[0])
-        return dict(feats=self.extract_feat(inputs), sparse=sparse, dense=dense, has_box=has_box, boxes=boxes)
+        return dict(sparse=sparse, dense=dense, has_box=has_box, boxes=boxes)
 
     def decode_from(self, frozen: Dict[str, Tensor]) -> Tensor:
         """Learnable prompt + calibrated decoder: low-res class logits ``(B, num_classes, img_size/4, img_size/4)``.
