@@ -40,6 +40,9 @@ def test_labels_are_the_mask_boxes(tiny_set, tmp_path):
     assert 'names:\n  0: object' in open(data_yaml).read()
     label = open(tmp_path / 'yolo' / 'labels' / 'train' / '0000_0.txt').read().split()
     assert [float(v) for v in label] == [0, 24 / 64, 30 / 64, 32 / 64, 40 / 64]  # class cx cy w h, normalised
+    kept = write_yolo_dataset(pairs, str(tmp_path / 'kept'), names=['person', 'dog'], label=1)  # keep_class=1
+    assert 'names:\n  0: person\n  1: dog\n' in open(kept).read()
+    assert open(tmp_path / 'kept' / 'labels' / 'train' / '0000_0.txt').read().split()[0] == '1'
     key = adaptation_key('yolov8n.yaml', pairs, dict(epochs=1))
     assert key == adaptation_key('yolov8n.yaml', pairs, dict(epochs=1))
     assert key != adaptation_key('yolov8n.yaml', pairs[:1], dict(epochs=1))  # another split
