@@ -29,6 +29,8 @@ def parse_args(argv=None):
     parser.add_argument('--lr0', type=float, default=0.002)
     parser.add_argument('--mosaic', type=float, default=None, help="ultralytics' mosaic probability (default: "
                         "ultralytics'; 0 often helps with very few images)")
+    parser.add_argument('--freeze', type=int, default=None, help="freeze the first N layers (ultralytics' freeze; 10 = "
+                        "a YOLOv8's backbone): keeps a pretrained detector from drifting on a handful of images")
     parser.add_argument('--keep-class', type=int, default=None, help="keep the detector's classes and head and label "
                         "the boxes as this class id (default: one new class 'object', head trained afresh)")
     parser.add_argument('--seed', type=int, default=0)
@@ -48,7 +50,8 @@ def main(argv=None) -> int:
     before = load_yolo(args.weights)
     adapted = adapt_yolo(args.weights, args.data_root, args.split, epochs=args.epochs, imgsz=args.imgsz,
                          lr0=args.lr0, seed=args.seed, device=args.device, cache_dir=args.cache_dir,
-                         keep_class=args.keep_class, **({} if args.mosaic is None else dict(mosaic=args.mosaic)))
+                         keep_class=args.keep_class,
+                         **{k: v for k, v in dict(mosaic=args.mosaic, freeze=args.freeze).items() if v is not None})
     report = adaptation_report(before, load_yolo(adapted), args.data_root, args.split, args.report_split,
                                args.conf, args.imgsz, args.device)
     print('\n'.join(format_report(report)))
