@@ -84,3 +84,11 @@ def test_box_iou():
     assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
     assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
     assert box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
+
+
+def test_dataset_pipeline_is_found_through_wrappers():
+    from mmseg_amsam.models.prompters.pipeline_geometry import dataset_pipeline
+    crop = [dict(type='RandomCrop', crop_size=(8, 8))]
+    assert dataset_pipeline(dict(type='RepeatDataset', times=2, dataset=dict(type='X', pipeline=crop))) == crop
+    assert dataset_pipeline(dict(type='X', pipeline=crop)) == crop
+    assert dataset_pipeline(dict(type='X')) is None and dataset_pipeline(None) is None

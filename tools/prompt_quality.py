@@ -35,7 +35,8 @@ import mmseg_amsam  # noqa: E402,F401  registers the prompters
 from mmseg_amsam.apis.cli_errors import held_console, run_cli  # noqa: E402
 from mmseg_amsam.apis.prerequisites import check_prerequisites  # noqa: E402
 from mmseg_amsam.apis.run_config import load_run_config  # noqa: E402
-from mmseg_amsam.models.prompters.box_geometry import input_to_original  # noqa: E402
+from mmseg_amsam.models.prompters.box_geometry import prompt_box_in_original  # noqa: E402
+from mmseg_amsam.models.prompters.pipeline_geometry import dataset_pipeline  # noqa: E402
 from mmseg_amsam.models.prompters.prompt_telemetry import format_summary  # noqa: E402
 
 
@@ -76,7 +77,7 @@ def build(cfg: Config, batch_size: int, device: str):
     loader_cfg = copy.deepcopy(cfg.test_dataloader)
     loader_cfg['batch_size'] = batch_size
     if hasattr(prompter, 'check_pipeline'):  # boxes found on the original must follow the pipeline's geometry
-        prompter.check_pipeline(loader_cfg['dataset'].get('pipeline'), 'the test pipeline')
+        prompter.check_pipeline(dataset_pipeline(loader_cfg['dataset']) or [], 'the test pipeline')
     return prompter, preprocessor.to(device), Runner.build_dataloader(loader_cfg)
 
 
@@ -85,10 +86,8 @@ def image_record(sample) -> dict:
     image through the recorded resize / flip and clipped to it (as ``AMSAMInferencer``)."""
     meta = sample.metainfo
     ori_h, ori_w = (int(v) for v in meta['ori_shape'][:2])
-    box = meta.get('prompt_box')
-    if box is not None:
-        box = [min(max(float(v), 0.0), float(limit))
-               for v, limit in zip(input_to_original(box, meta), (ori_w, ori_h, ori_w, ori_h))]
+    box = prompt_box_in_original(meta)
+    box = list(box) if box is not None else None
     return dict(img_path=meta.get('img_path'), ori_shape=[ori_h, ori_w], box=box,
                 fallback=bool(meta['prompt_fallback']), iou=meta.get('prompt_iou'))
 

@@ -24,7 +24,7 @@ from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
 from ..engine.trainable_checkpoint import build_model, checkpoint_seed, load_trained_checkpoint, read_checkpoint
-from ..models.prompters.box_geometry import input_to_original
+from ..models.prompters.box_geometry import prompt_box_in_original
 
 ImageInput = Union[str, np.ndarray]
 
@@ -211,10 +211,7 @@ class AMSAMInferencer:
             probability = logits[0]
         mask = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)
         ori_h, ori_w = (int(v) for v in meta['ori_shape'][:2])
-        box = meta.get('prompt_box')  # set by the box prompter in network-input pixels; baselines have none
-        if box is not None:  # back through the recorded resize / flip
-            box = tuple(min(max(v, 0.0), float(limit))
-                        for v, limit in zip(input_to_original(box, meta), (ori_w, ori_h, ori_w, ori_h)))
+        box = prompt_box_in_original(meta)  # None for baselines and fallbacks
         return InferenceResult(mask=mask, box=box, probability=probability.cpu().numpy().astype(np.float32),
                                img_path=meta.get('img_path'), ori_shape=(ori_h, ori_w),
                                fallback=meta.get('prompt_fallback'))

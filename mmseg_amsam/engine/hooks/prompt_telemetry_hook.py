@@ -8,6 +8,7 @@ from mmengine.runner import IterBasedTrainLoop
 from mmseg.registry import HOOKS
 
 from ...models.prompters.box_prompter import BoxPrompter
+from ...models.prompters.pipeline_geometry import dataset_pipeline
 from ...models.prompters.prompt_telemetry import format_summary, summarize_counts
 from ...utils.model_wrapper import unwrap_model
 
@@ -74,11 +75,9 @@ class PromptTelemetryHook(Hook):
         if prompter is None or not hasattr(prompter, 'check_pipeline'):
             return
         for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-            dataset = (runner.cfg.get(name) or {}).get('dataset') or {}
-            while isinstance(dataset, dict) and 'pipeline' not in dataset and isinstance(dataset.get('dataset'), dict):
-                dataset = dataset['dataset']  # wrappers (RepeatDataset ...)
-            if isinstance(dataset, dict) and dataset.get('pipeline'):
-                prompter.check_pipeline(dataset['pipeline'], f'{name}.dataset.pipeline')
+            pipeline = dataset_pipeline((runner.cfg.get(name) or {}).get('dataset'))
+            if pipeline:
+                prompter.check_pipeline(pipeline, f'{name}.dataset.pipeline')
 
     def before_train_epoch(self, runner) -> None:
         self._reset(runner, 'train')

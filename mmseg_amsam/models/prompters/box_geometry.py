@@ -8,7 +8,7 @@ bottom/right only, which moves no box. Crops (``RandomCrop``, ``CenterCrop``) re
 the input is then smaller than the resized original, and :func:`check_geometry` refuses it with a clear error.
 Order assumed (that of every mmseg pipeline): resize, then flip, then pad.
 """
-from typing import Mapping, Sequence, Tuple
+from typing import Mapping, Optional, Sequence, Tuple
 
 Box = Tuple[float, float, float, float]
 
@@ -90,6 +90,17 @@ def input_to_original(box: Sequence[float], meta: Mapping) -> Box:
     w_scale, h_scale = scale_of(meta)
     x1, y1, x2, y2 = _flip(tuple(float(v) for v in box), meta, resized_hw(meta))
     return (x1 / w_scale, y1 / h_scale, x2 / w_scale, y2 / h_scale)
+
+
+def prompt_box_in_original(meta: Mapping) -> Optional[Box]:
+    """The prompt box a prompter recorded (``meta['prompt_box']``, network-input pixels) in original-image pixels,
+    back through the recorded resize / flip and clipped to the image; None where it fell back or there is none."""
+    box = meta.get('prompt_box')
+    if box is None:
+        return None
+    ori_h, ori_w = (float(v) for v in meta['ori_shape'][:2])
+    limits = (ori_w, ori_h, ori_w, ori_h)
+    return tuple(min(max(v, 0.0), limit) for v, limit in zip(input_to_original(box, meta), limits))
 
 
 def box_iou(a: Sequence[float], b: Sequence[float]) -> float:

@@ -1,5 +1,5 @@
 """Checks a data pipeline, before a run, for transforms whose geometry a box from the original image cannot follow."""
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 # moves no pixel
 NEUTRAL = {'LoadImageFromFile', 'LoadImageFromNDArray', 'LoadAnnotations', 'LoadBiomedicalImageFromFile',
@@ -39,3 +39,12 @@ def check_pipeline(pipeline: Sequence, where: str, owner: str, extra_neutral: It
                 'box found on the original image cannot be placed in the network input. Fix: remove it, or detect on '
                 'the network input (model.prompter.use_original_image=False), or -- if it moves no pixel -- declare '
                 f"it: model.prompter.geometry_neutral=['{short}'].")
+
+
+def dataset_pipeline(dataset_cfg) -> Optional[Sequence]:
+    """The pipeline of a dataset config, through dataset wrappers (``RepeatDataset`` and the like); None if none."""
+    while isinstance(dataset_cfg, dict) and 'pipeline' not in dataset_cfg:
+        if not isinstance(dataset_cfg.get('dataset'), dict):
+            break
+        dataset_cfg = dataset_cfg['dataset']  # RepeatDataset, ConcatDataset-like wrappers
+    return dataset_cfg.get('pipeline') if isinstance(dataset_cfg, dict) else None
