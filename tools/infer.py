@@ -74,11 +74,10 @@ def prompt_summary(records, warn_fallback_rate=None):
     if not flags:
         return None
     summary = dict(images=len(flags), detections=flags.count(False), fallbacks=flags.count(True))
-    rate = summary['fallbacks'] / len(flags)
-    if warn_fallback_rate is not None and rate > warn_fallback_rate:
-        print(f'WARNING: the prompter FELL BACK on {summary["fallbacks"]} of {len(flags)} images ({100 * rate:.1f}% > '
-              f'warn_fallback_rate {100 * warn_fallback_rate:.0f}%): no box was detected there. Check '
-              'model.prompter.classes / conf, or adapt the detector (tools/adapt_detector.py).', file=sys.stderr)
+    from mmseg_amsam.models.prompters.prompt_telemetry import fallback_warning
+    warning = fallback_warning(summary['fallbacks'], len(flags), warn_fallback_rate)
+    if warning:
+        print(f'WARNING: {warning}', file=sys.stderr)
     return summary
 
 

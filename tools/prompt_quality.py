@@ -37,7 +37,7 @@ from mmseg_amsam.apis.prerequisites import check_prerequisites  # noqa: E402
 from mmseg_amsam.apis.run_config import load_run_config  # noqa: E402
 from mmseg_amsam.models.prompters.box_geometry import prompt_box_in_original  # noqa: E402
 from mmseg_amsam.models.prompters.pipeline_geometry import dataset_pipeline  # noqa: E402
-from mmseg_amsam.models.prompters.prompt_telemetry import format_summary  # noqa: E402
+from mmseg_amsam.models.prompters.prompt_telemetry import fallback_warning, format_summary  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -116,10 +116,10 @@ def main(argv=None) -> int:
     seconds = time.perf_counter() - start
     print(f'{type(prompter).__name__} on {len(records)} test images (batch size {args.batch_size}, '
           f'{seconds:.1f} s): {format_summary(summary)}')
-    threshold = getattr(prompter, 'warn_fallback_rate', None)
-    if records and threshold is not None and summary['fallback_rate'] > threshold:
-        print(f'WARNING: the prompter FELL BACK on {summary["fallbacks"]} of {summary["prompts"]} images '
-              f'({100 * summary["fallback_rate"]:.1f}% > warn_fallback_rate {100 * threshold:.0f}%)')
+    warning = fallback_warning(int(summary['fallbacks']), int(summary['prompts']),
+                               getattr(prompter, 'warn_fallback_rate', None))
+    if records and warning:
+        print(f'WARNING: {warning}')
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:

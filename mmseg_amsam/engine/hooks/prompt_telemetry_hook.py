@@ -9,7 +9,7 @@ from mmseg.registry import HOOKS
 
 from ...models.prompters.box_prompter import BoxPrompter
 from ...models.prompters.pipeline_geometry import dataset_pipeline
-from ...models.prompters.prompt_telemetry import format_summary, summarize_counts
+from ...models.prompters.prompt_telemetry import fallback_warning, format_summary, summarize_counts
 from ...utils.model_wrapper import unwrap_model
 
 LOGGED = ('detection_rate', 'fallbacks', 'box_iou', 'box_iou_ge_0.5')
@@ -59,15 +59,11 @@ class PromptTelemetryHook(Hook):
         for key in LOGGED:
             if summary[key] == summary[key]:  # not NaN (no ground truth: no IoU)
                 runner.message_hub.update_scalar(f'{mode}/prompt_{key}', summary[key])
-        threshold = getattr(prompter, 'warn_fallback_rate', None)
-        if threshold is not None and summary['fallback_rate'] > threshold and not self._warned:
+        warning = fallback_warning(int(summary['fallbacks']), int(summary['prompts']),
+                                   getattr(prompter, 'warn_fallback_rate', None), f' in {mode}')
+        if warning and not self._warned:
             self._warned = True
-            runner.logger.warning(
-                f'!!! {type(prompter).__name__} FELL BACK on {summary["fallbacks"]} of {summary["prompts"]} images '
-                f'({100 * summary["fallback_rate"]:.1f}% > warn_fallback_rate {100 * threshold:.0f}%) in {mode}: '
-                'those images got no detected box (whole-image box or none). Check model.prompter.classes against '
-                'the detector, lower model.prompter.conf, or adapt the detector to this domain '
-                '(tools/adapt_detector.py). This warning is shown once per run.')
+            runner.logger.warning(f'!!! {type(prompter).__name__}: {warning} This warning is shown once per run.')
 
     def before_run(self, runner) -> None:
         """Refuse, before any work, a pipeline whose geometry the detector's boxes cannot follow."""

@@ -59,3 +59,13 @@ def format_summary(summary: Dict[str, float]) -> str:
         text += (f"; prompt-box IoU with the GT box {summary['box_iou']:.3f} (mean over {summary['iou_images']}), "
                  f"{100 * summary['box_iou_ge_0.5']:.1f}% >= {IOU_GOOD}")
     return text
+
+
+def fallback_warning(fallbacks: int, prompts: int, threshold: Optional[float], where: str = '') -> Optional[str]:
+    """The one warning for a run where the prompter fell back on more than ``threshold`` of its images, or None."""
+    if threshold is None or not prompts or fallbacks / prompts <= threshold:
+        return None
+    return (f'the prompter FELL BACK on {fallbacks} of {prompts} images ({100 * fallbacks / prompts:.1f}% > '
+            f'warn_fallback_rate {100 * threshold:.0f}%){where}: those images got no detected box (whole-image box '
+            'or none). Check model.prompter.classes against the detector, lower model.prompter.conf, or adapt the '
+            'detector to this domain (tools/adapt_detector.py).')
