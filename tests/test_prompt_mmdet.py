@@ -77,3 +77,16 @@ def test_one_box_per_image_mapped_like_yolo(det_config, tmp_path):
         inst = inference_detector(prompter.detector, images[0]).pred_instances
     top = inst.bboxes[int(inst.scores.argmax())].tolist()
     assert batched[0].tolist() == pytest.approx(list(original_to_input(top, samples()[0].metainfo)), abs=1e-4)
+
+
+def test_trained_checkpoints_record_the_mmdet_detector_weights(det_config):
+    """The detector is outside the state dict; a trained checkpoint records its digest (as for the YOLO one)."""
+    from types import SimpleNamespace
+
+    from mmseg_amsam.engine.trainable_checkpoint import detector_digest, frozen_sources
+    digests = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        digests.append(detector_digest(SimpleNamespace(prompter=MMDetBoxPrompter(det_config))))
+    assert digests[0] == digests[1] != digests[2] and len(digests[0]) == 64
+    assert frozen_sources(dict(prompter=dict(type='MMDetBoxPrompter', config=det_config)))['yolo'] == det_config

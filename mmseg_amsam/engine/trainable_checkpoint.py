@@ -45,9 +45,9 @@ class FrozenWeightsError(RuntimeError):
 
 
 def detector_digest(model: nn.Module) -> Optional[str]:
-    """Digest of the prompter's YOLO weights (not part of the state dict: ``YOLOBoxPrompter`` hides it)."""
-    detector = getattr(getattr(model, 'prompter', None), 'detector', None)
-    net = getattr(detector, 'model', None)
+    """Digest of the prompter's detector weights (not part of the state dict: the detector prompters hide them)."""
+    prompter = getattr(model, 'prompter', None)
+    net = prompter.detector_module() if hasattr(prompter, 'detector_module') else None
     if not isinstance(net, nn.Module):
         return None
     h = hashlib.sha256()
@@ -70,8 +70,10 @@ def frozen_sources(model_cfg) -> dict:
     """Where the frozen weights of ``model_cfg`` come from (for the checkpoint meta and messages)."""
     model_cfg = model_cfg or {}
     prompter = model_cfg.get('prompter') or {}
-    return dict(sam_checkpoint=model_cfg.get('sam_checkpoint'),
-                yolo=prompter.get('model') if isinstance(prompter, dict) else None)
+    detector = None  # YOLOBoxPrompter: model; MMDetBoxPrompter: checkpoint (or config, random weights)
+    if isinstance(prompter, dict):
+        detector = prompter.get('model') or prompter.get('checkpoint') or prompter.get('config')
+    return dict(sam_checkpoint=model_cfg.get('sam_checkpoint'), yolo=detector)
 
 
 def checkpoint_seed(checkpoint: dict) -> Optional[int]:

@@ -67,6 +67,10 @@ class MMDetBoxPrompter(DetectorBoxPrompter):
     def settings(self) -> tuple:
         return super().settings() + self.stamps
 
+    def detector_module(self) -> torch.nn.Module:
+        """The detector's network (frozen, outside the state dict): what a trained checkpoint records a digest of."""
+        return self.detector
+
     def detect(self, image: np.ndarray, device: str) -> np.ndarray:
         from mmdet.apis import inference_detector
         from mmengine.registry import DefaultScope

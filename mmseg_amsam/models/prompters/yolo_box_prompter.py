@@ -103,6 +103,10 @@ class YOLOBoxPrompter(DetectorBoxPrompter):
     def settings(self) -> tuple:
         return super().settings() + (self.model_stamp, self.iou, self.imgsz)
 
+    def detector_module(self) -> torch.nn.Module:
+        """The detector's network (frozen, outside the state dict): what a trained checkpoint records a digest of."""
+        return self.detector.model
+
     def detect(self, image: np.ndarray, device: str) -> np.ndarray:
         threads = torch.get_num_threads()
         try:
