@@ -4,8 +4,9 @@
 PY := .venv/bin/python
 DEMO_WORK := work_dirs/amsam_demo
 DEMO_BEST = $$(ls -t $(DEMO_WORK)/best_mDice_*.pth | head -n 1)
-# zero-shot: the same pretrained SAM and YOLO box, nothing trained (plain SAM: single-mask output, no learned prompt)
-ZERO_SHOT := model.learnable_prompt=None model.decode_head.num_classes=1 model.decode_head.threshold=0.5 \
+# zero-shot: the pretrained SAM and YOLO box, nothing trained or adapted (plain SAM: single-mask output, no learned
+# prompt)
+ZERO_SHOT := model.prompter.adapt=None model.learnable_prompt=None model.decode_head.num_classes=1 model.decode_head.threshold=0.5 \
 	model.decode_head.lora_rank=0 model.decode_head.calibration=none model.decode_head.trainable=[] \
 	model.decode_head.mask_output=single
 

@@ -11,6 +11,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 def demo_cfg(data_root, work_dir, img_size=128, **train_cfg):
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'amsam_demo.py'))
+    cfg.model.prompter.pop('adapt', None)  # the demo's detector-adaptation stage: tested in test_configs.py
     point_at(cfg, data_root)
     shrink(cfg, img_size)
     cfg.work_dir = str(work_dir)

@@ -50,20 +50,21 @@ def test_labels_are_the_mask_boxes(tiny_set, tmp_path):
 
 
 def test_adaptation_raises_box_iou_on_the_training_images_and_is_cached(tmp_path, capsys):
-    """The committed toy YOLO on 4 images of the demo domain (rings in the "scan" style, which it boxes poorly)."""
+    """The committed toy YOLO on the 4 images of the demo domain (the "scan" style, unseen in its pretraining)."""
     root = str(tmp_path / 'demo')
     generate_demo_dataset(root, num_train=4, num_test=1)
     make_fewshot_splits(root, [4])
     tool = load_tool('adapt_detector')
     cache = str(tmp_path / 'cache')
     args = [osp.join(ROOT, 'toy_world', 'weights', 'toy_yolov8.pt'), root, '--split', 'splits/train_4shot.txt',
-            '--epochs', '150', '--lr0', '0.004', '--mosaic', '0', '--imgsz', '128', '--cache-dir', cache]
+            '--epochs', '150', '--lr0', '0.004', '--mosaic', '0', '--keep-class', '0', '--imgsz', '128',
+            '--cache-dir', cache]  # the demo config's recipe
     assert tool.main(args) == 0
     adapted = capsys.readouterr().out.strip().splitlines()[-1]
     assert adapted.startswith(cache) and adapted.endswith('adapted.pt') and osp.isfile(adapted)
     report = json.load(open(osp.join(osp.dirname(adapted), 'report.json')))['report']['train']
-    assert report['before']['box_iou'] < 0.6  # measured 0.475 (toy_world/README.md: rings are hard for it)
-    assert report['after']['box_iou'] > report['before']['box_iou'] + 0.25, report  # measured 0.925
+    assert report['before']['box_iou'] < 0.7  # measured 0.653 (and 3 of 4 detected)
+    assert report['after']['box_iou'] > report['before']['box_iou'] + 0.1, report  # measured 0.810 (4 of 4)
     stamp = os.stat(adapted).st_mtime_ns
     assert tool.main(args) == 0  # same split, weights and settings: the cached detector, nothing trained
     assert capsys.readouterr().out.strip().splitlines()[-1] == adapted and os.stat(adapted).st_mtime_ns == stamp

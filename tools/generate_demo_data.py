@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Generate the demo dataset (the shapes world's held-out domain: rings in a "scan" style, 0/1 masks).
+"""Generate the demo dataset (the shapes world's held-out domain: objects in a "scan" style, 0/1 masks).
 
     python tools/generate_demo_data.py data/demo_shapes [--num-train 4] [--num-test 20] [--size 128] [--seed 0]
 

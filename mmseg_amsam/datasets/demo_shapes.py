@@ -1,6 +1,5 @@
 """The demo dataset: the held-out few-shot domain of the "shapes world" (``shapes_world.make_demo_sample``: one
-ring in a muted "scan" style, a shape family and style the toy SAM / YOLO never saw in pretraining), written in the
-prepared layout.
+object in a muted "scan" style the toy SAM / YOLO never saw in pretraining), written in the prepared layout.
 
 ``generate_demo_dataset('data/demo_shapes')`` (or ``python tools/generate_demo_data.py data/demo_shapes``)
 writes the same prepared layout as the real converters, so every config and tool can be exercised without
@@ -21,7 +20,7 @@ from .prepared_layout import (SEG_MAP_SUFFIX, PathLike, atomic_output_dir, check
 from .shapes_world import make_demo_sample
 
 DEMO_SOURCE = 'demo_shapes'
-DEMO_VERSION = 2  # 2: samples from shapes_world.make_demo_sample (1: random polygons)
+DEMO_VERSION = 3  # 3: scan-style ellipses (2: scan-style rings, 1: random polygons)
 _SPLIT_IDS = {'train': 0, 'test': 1}
 
 
@@ -60,6 +59,8 @@ def generate_demo_dataset(root: PathLike, num_train: int = 4, num_test: int = 20
                 Image.fromarray(image).save(img_path)
                 Image.fromarray(mask).save(ann_path)
                 files[split][name] = file_record(img_path, ann_path)
+        (tmp / 'splits').mkdir()  # the k shots are every training image (what detector adaptation reads)
+        (tmp / 'splits' / f'train_{num_train}shot.txt').write_text(''.join(f'{n}\n' for n in sorted(files['train'])))
         write_manifest(tmp, dict(source=DEMO_SOURCE, img_suffix='.png', seg_map_suffix=SEG_MAP_SUFFIX,
                                  raw_dir=None, raw_fingerprint=fingerprint, settings=params, files=files))
     if log:

@@ -1,5 +1,6 @@
-# Demo dataset (background / shape): the shapes world's held-out domain (one ring per image, muted "scan" style),
-# 4 train (k = 4 shots) / 20 test images of 128x128. No download; all train images are used (no split file).
+# Demo dataset (background / shape): the shapes world's held-out domain (one object per image, muted "scan" style),
+# 4 train (k = 4 shots) / 20 test images of 128x128. No download; all train images are used (splits/train_4shot.txt
+# lists them too, for the detector adaptation).
 # 8 shots: `python tools/generate_demo_data.py data/demo_shapes_8 --num-train 8` and point data_root at it. Generate:
 #   python tools/generate_demo_data.py data/demo_shapes
 _base_ = ['./binary_256.py']
