@@ -22,6 +22,8 @@ if ! $VENV/bin/python -c "import mmcv, mmcv.ops" >/dev/null 2>&1; then
   MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} $PIP install --no-build-isolation -q -r requirements/mmcv.txt
 fi
 $PIP install -q -r requirements.txt -r requirements/tests.txt
+# sam2 is an sdist that imports torch to build: no build isolation, and no CUDA extension (not needed by AM-SAM).
+SAM2_BUILD_CUDA=0 $PIP install -q --no-build-isolation -r requirements/sam2.txt
 $PIP install -q --no-deps --no-build-isolation -e .
 echo "$WANT" > "$STAMP"
-echo "[setup] done: $($VENV/bin/python -c 'import torch, mmcv, mmseg, mmdet, mmengine, segment_anything, ultralytics; print("torch", torch.__version__, "mmcv", mmcv.__version__, "mmseg", mmseg.__version__, "mmdet", mmdet.__version__, "mmengine", mmengine.__version__, "ultralytics", ultralytics.__version__)')"
+echo "[setup] done: $($VENV/bin/python -c 'import torch, mmcv, mmseg, mmdet, mmengine, segment_anything, sam2, onnxruntime, ultralytics; print("torch", torch.__version__, "mmcv", mmcv.__version__, "mmseg", mmseg.__version__, "mmdet", mmdet.__version__, "mmengine", mmengine.__version__, "ultralytics", ultralytics.__version__)')"
