@@ -46,8 +46,13 @@ def is_bilevel_batch(data, optim_wrapper) -> bool:
 
 
 def _fp32(frozen: dict) -> dict:
-    """Frozen features computed under autocast, back in float32 (the fp32 passes must not run at fp16 inputs)."""
-    return {k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v for k, v in frozen.items()}
+    """Frozen features computed under autocast, back in float32 (the fp32 passes must not run at fp16 inputs); a
+    tuple of tensors (SAM 2's encoder output) is converted element-wise."""
+    def fp32(v):
+        if isinstance(v, (tuple, list)):
+            return type(v)(fp32(x) for x in v)
+        return v.float() if isinstance(v, Tensor) and v.is_floating_point() else v
+    return {k: fp32(v) for k, v in frozen.items()}
 
 
 def bilevel_train_step(model, data: Dict[str, dict], optim_wrapper: OptimWrapperDict,

@@ -130,8 +130,8 @@ class AMSAM(BaseSegmentor):
         if has_box is None or sparse.shape[1] == 0 or bool(has_box.all()):
             return self.decode_head(feats, pe, sparse, dense)[0]
         with_box, without = has_box.nonzero().flatten(), (~has_box).nonzero().flatten()
-        boxed = self.decode_head(feats[with_box], pe, sparse[with_box], dense[with_box])[0]
-        boxless = self.decode_head(feats[without], pe, sparse[without, :0], dense[without])[0]
+        boxed = self.decode_head(select_images(feats, with_box), pe, sparse[with_box], dense[with_box])[0]
+        boxless = self.decode_head(select_images(feats, without), pe, sparse[without, :0], dense[without])[0]
         order = torch.cat([with_box, without])
         return torch.cat([boxed, boxless])[torch.argsort(order)]
 
@@ -176,6 +176,14 @@ class AMSAM(BaseSegmentor):
             data_samples = [SegDataSample(metainfo=dict(img_shape=tuple(inputs.shape[-2:])))
                             for _ in range(inputs.shape[0])]
         return self.decode(inputs, data_samples)
+
+
+def select_images(feats, index: Tensor):
+    """Images ``index`` of the encoder output: a tensor ``(B, ...)`` or a tuple of them (SAM 2: the image embedding
+    and its high-resolution features), each indexed on its batch dimension."""
+    if isinstance(feats, (tuple, list)):
+        return type(feats)(f[index] for f in feats)
+    return feats[index]
 
 
 def check_img_size(img_size: int, data_preprocessor, parts: Dict[str, dict]) -> None:
