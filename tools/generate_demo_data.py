@@ -2,6 +2,7 @@
 """Generate the demo dataset (the shapes world's held-out domain: objects in a "scan" style, 0/1 masks).
 
     python tools/generate_demo_data.py data/demo_shapes [--num-train 4] [--num-test 20] [--size 128] [--seed 0]
+    python tools/generate_demo_data.py data/demo_shapes_multiclass --multiclass   # labels 1 ellipse, 2 rectangle
 
 Deterministic for a seed; a second run with the same arguments does nothing.
 """
@@ -19,11 +20,14 @@ def main(argv=None) -> int:
     parser.add_argument('--num-test', type=int, default=20)
     parser.add_argument('--size', type=int, default=128, help='image side in pixels')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--multiclass', action='store_true',
+                        help='the toy multi-class task: 1-3 objects per image, labels 1 ellipse, 2 rectangle')
     parser.add_argument('--overwrite', action='store_true', help='replace ROOT if it holds something else')
     args = parser.parse_args(argv)
     try:
         generate_demo_dataset(args.root, args.num_train, args.num_test, args.size, args.seed,
-                              overwrite=args.overwrite, log=print)
+                              overwrite=args.overwrite, log=print,
+                              multiclass=args.multiclass)
     except (OutputExistsError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -2,7 +2,7 @@
 from .binary_seg import BinarySegDataset
 from .conversion import (ConversionError, PairError, RawDataset, RawLayoutError, RawPair, binarise,
                          convert_dataset)
-from .demo_shapes import DemoShapesDataset, generate_demo_dataset
+from .demo_shapes import DemoShapesDataset, DemoShapesMultiClassDataset, generate_demo_dataset
 from .file_names import natural_key
 from .fewshot import list_pool, make_fewshot_splits, select_fewshot, split_file_name
 from .humanseg import HumanSegDataset
@@ -12,6 +12,7 @@ from .tiktok import TikTokBodyDataset
 
 __all__ = [
     'BinarySegDataset', 'HumanSegDataset', 'ISIC2018Dataset', 'TikTokBodyDataset', 'DemoShapesDataset',
+    'DemoShapesMultiClassDataset',
     'generate_demo_dataset', 'make_fewshot_splits', 'select_fewshot', 'list_pool', 'split_file_name',
     'convert_dataset', 'binarise', 'natural_key', 'RawDataset', 'RawPair', 'RawLayoutError', 'PairError',
     'ConversionError', 'OutputExistsError', 'MANIFEST_NAME', 'read_manifest'

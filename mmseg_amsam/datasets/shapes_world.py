@@ -9,6 +9,8 @@ held-out few-shot domain (:func:`make_demo_sample`). Every scene depends only on
   "scan-like" grey-blue style never seen in pretraining, like going from natural images to a medical modality.
   (``'ring'``, a family never seen, was tried first: the toy SAM segments its hole wrongly even given the box and
   the toy YOLO boxes it poorly, so 4 shots could not teach it; toy_world/README.md has the numbers.)
+* Multi-class held-out domain (:func:`make_multiclass_sample`): the same style, 1-3 objects of two pretraining
+  families (ellipse, rectangle), labelled by family: the toy multi-class task.
 """
 from typing import List, Sequence, Tuple
 
@@ -140,6 +142,17 @@ def make_demo_sample(rng: np.random.Generator, size: int = 128) -> Tuple[np.ndar
     :data:`HELD_OUT_STYLE`."""
     image, objects = make_scene(rng, size, (HELD_OUT_FAMILY, ), (1, 1), (0.2, 0.4), HELD_OUT_STYLE)
     return image, objects[0][1].astype(np.uint8)
+
+
+def make_multiclass_sample(rng: np.random.Generator, families: Sequence[str], size: int = 128
+                           ) -> Tuple[np.ndarray, np.ndarray]:
+    """One image of the held-out style with 1-3 objects of ``families`` and its label map: ``1 + i`` where an
+    object of ``families[i]`` is visible, 0 elsewhere (a family may be absent from an image, or appear twice)."""
+    image, objects = make_scene(rng, size, tuple(families), (1, 3), (0.15, 0.35), HELD_OUT_STYLE)
+    labels = np.zeros((size, size), np.uint8)
+    for cls, mask in objects:
+        labels[mask] = cls + 1
+    return image, labels
 
 
 def mask_box(mask: np.ndarray) -> Tuple[float, float, float, float]:

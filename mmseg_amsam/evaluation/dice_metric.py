@@ -31,7 +31,8 @@ class DiceMetric(BaseMetric):
 
     With a box prompter (samples carrying ``prompt_fallback`` / ``prompt_iou``, see ``BoxPrompter``) the printed
     table gains the prompt columns: ``Prompt det. %`` (images with a detected box), ``Fallbacks`` (images
-    without), ``Box IoU`` (mean IoU of the prompt SAM got with the ground-truth mask's box) and ``IoU>=0.5 %``.
+    without), ``Box IoU`` (mean IoU of the prompt SAM got with the ground-truth mask's box) and ``IoU>=0.5 %``;
+    with class prompts (multi-class AM-SAM) each class's row has its own prompts' columns.
     They are also logged as ``{val,test}/prompt_*`` scalars by ``PromptTelemetryHook``; the returned metrics are
     unchanged.
 
@@ -107,9 +108,11 @@ class DiceMetric(BaseMetric):
             stats = self.image_stats(pred, gt, num_classes, self.ignore_index)
             if data_sample.get('prompt_fallback') is None:
                 self.results.append(stats)
-            else:  # a box prompter was used: keep what it did with the counts
-                self.results.append(dict(stats=stats, fallback=bool(data_sample['prompt_fallback']),
-                                         iou=data_sample.get('prompt_iou')))
+            else:  # a box prompter was used: keep what it did (per class with class prompts) with the counts
+                fallback, iou = data_sample['prompt_fallback'], data_sample.get('prompt_iou')
+                per_class = isinstance(fallback, (list, tuple))
+                self.results.append(dict(stats=stats, fallback=[bool(f) for f in fallback] if per_class else
+                                         [bool(fallback)], iou=list(iou) if per_class else [iou]))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Turn the per-image counts into ``mDice``, ``aDice`` and per-class values (percent)."""
@@ -149,17 +152,27 @@ class DiceMetric(BaseMetric):
         table.add_column('Class', evaluated)
         table.add_column('Dice', [_fmt(v) for v in per_class * 100])
         table.add_column('aDice', [_fmt(v) for v in agg * 100])
-        if prompts:  # one value per run, in the first row
-            ious = np.array([p['iou'] for p in prompts if p['iou'] is not None], np.float64)
-            fallbacks = sum(p['fallback'] for p in prompts)
-            blank = [''] * (len(evaluated) - 1)
-            table.add_column('Prompt det. %', [_fmt(100 * (1 - fallbacks / len(prompts)))] + blank)
-            table.add_column('Fallbacks', [str(fallbacks)] + blank)
-            table.add_column('Box IoU', [f'{ious.mean():.3f}' if len(ious) else 'nan'] + blank)
-            table.add_column('IoU>=0.5 %', [_fmt(100 * (ious >= 0.5).mean()) if len(ious) else 'nan'] + blank)
+        if prompts:  # one prompt per image: one value per run, in the first row; class prompts: one per class row
+            fallback = np.array([p['fallback'] for p in prompts], bool)  # (images, prompts per image)
+            iou = np.array([[np.nan if v is None else v for v in p['iou']] for p in prompts], np.float64)
+            columns = [(fallback, iou)] if fallback.shape[1] == 1 else \
+                [(fallback[:, c:c + 1], iou[:, c:c + 1]) for c in range(fallback.shape[1])]
+            if len(columns) > 1 and len(columns) != len(evaluated):
+                columns = [(fallback, iou)]  # class prompts with include_background: all prompts together
+            rows = [_prompt_row(f, i) for f, i in columns]
+            rows += [[''] * 4] * (len(evaluated) - len(rows))
+            for name, values in zip(('Prompt det. %', 'Fallbacks', 'Box IoU', 'IoU>=0.5 %'), zip(*rows)):
+                table.add_column(name, list(values))
         print_log(f'per class results ({len(results)} images, Dice = mean over images):', logger=logger)
         print_log('\n' + table.get_string(), logger=logger)
         return metrics
+
+
+def _prompt_row(fallback: np.ndarray, iou: np.ndarray) -> List[str]:
+    """Detection %, fallbacks, mean box IoU and share of IoU >= 0.5 of some prompts (NaN IoU: no ground truth)."""
+    iou = iou[~np.isnan(iou)]
+    return [_fmt(100 * (1 - fallback.mean())), str(int(fallback.sum())),
+            f'{iou.mean():.3f}' if len(iou) else 'nan', _fmt(100 * (iou >= 0.5).mean()) if len(iou) else 'nan']
 
 
 def _nanmean(x: np.ndarray, axis: Optional[int] = None):

@@ -1,6 +1,7 @@
 """Logs what the automated prompter did in every train / val / test run, and warns once when it mostly fell back."""
 from typing import Optional
 
+import numpy as np
 import torch
 from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
@@ -49,16 +50,23 @@ class PromptTelemetryHook(Hook):
         prompter = self._prompter(runner)
         if prompter is None:
             return
-        counts = torch.tensor(prompter.telemetry[which].counts(), dtype=torch.float64)
+        telemetry = prompter.telemetry[which]
+        labels = prompter.prompt_labels or []
+        counts = torch.tensor(np.concatenate([telemetry.counts()[None], telemetry.class_counts(labels)]),
+                              dtype=torch.float64)
         all_reduce(counts, op='sum')  # in place; a no-op outside distributed runs
-        summary = summarize_counts(counts.tolist())
-        prompter.telemetry[which].reset()
+        summary = summarize_counts(counts[0].tolist())
+        telemetry.reset()
         if not summary['prompts']:
             return
         runner.logger.info(f'{type(prompter).__name__} ({mode}): {format_summary(summary)}')
-        for key in LOGGED:
-            if summary[key] == summary[key]:  # not NaN (no ground truth: no IoU)
-                runner.message_hub.update_scalar(f'{mode}/prompt_{key}', summary[key])
+        per_class = [(f'.{label}', summarize_counts(c.tolist())) for label, c in zip(labels, counts[1:])]
+        for suffix, values in [('', summary)] + per_class:  # multi-class: also prompt_<key>.<label> per class
+            if suffix:
+                runner.logger.info(f'  class {suffix[1:]}: {format_summary(values)}')
+            for key in LOGGED:
+                if values[key] == values[key]:  # not NaN (no ground truth: no IoU)
+                    runner.message_hub.update_scalar(f'{mode}/prompt_{key}{suffix}', values[key])
         warning = fallback_warning(int(summary['fallbacks']), int(summary['prompts']),
                                    getattr(prompter, 'warn_fallback_rate', None), f' in {mode}')
         if warning and not self._warned:

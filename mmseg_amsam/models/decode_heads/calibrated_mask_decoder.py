@@ -45,6 +45,10 @@ class CalibratedMaskDecoder(BaseDecodeHead):
     ``'blosam'`` is BLO-SAM's code: ``num_classes`` mask tokens, outputs ``0..num_classes-1`` are the classes. The
     same weights give different logits in the two layouts (docs/reproduce.md, "Differences from BLO-SAM's code").
 
+    ``class_prompts=True`` (multi-class AM-SAM, set by ``AMSAM(class_prompts=True)``): the decoder is the binary
+    one (background / foreground outputs per prompt) and runs once per *class prompt*; :meth:`merge_class_prompts`
+    turns the ``C = num_classes - 1`` prompts' outputs of an image into its ``num_classes`` semantic logits.
+
     Loading an official checkpoint: SAM has 4 mask tokens (1 + 3 multimask); token ``i < num_classes + 1`` and its
     hypernetwork MLP / IoU row come from the checkpoint; tokens beyond 4 keep their random initialisation.
     """
@@ -53,7 +57,7 @@ class CalibratedMaskDecoder(BaseDecodeHead):
                  transformer_mlp_dim: int = 2048, transformer_heads: int = 8, img_size: int = 256,
                  lora_rank: int = 4, calibration: str = 'sample', alpha: float = 0.7,
                  trainable: Sequence[str] = DEFAULT_TRAINABLE, loss_resolution: str = 'low_res',
-                 mask_output: str = 'multimask', token_layout: str = 'sam',
+                 mask_output: str = 'multimask', token_layout: str = 'sam', class_prompts: bool = False,
                  checkpoint: Optional[str] = None,
                  loss_decode=(dict(type='CrossEntropyLoss', use_sigmoid=False, avg_non_ignore=True,
                                    loss_weight=0.2), dict(type='ClassAveragedDiceLoss', loss_weight=0.8)),
@@ -74,12 +78,17 @@ class CalibratedMaskDecoder(BaseDecodeHead):
                              f"mask_output='multimask'); got {token_layout!r} with mask_output={mask_output!r}")
         self.mask_output, self.token_layout = mask_output, token_layout
         self.first_output = 1 if token_layout == 'sam' else 0  # index of the first class's mask token
+        if class_prompts and (num_classes < 2 or mask_output != 'multimask'):
+            raise ValueError('CalibratedMaskDecoder: class_prompts needs num_classes >= 2 (background + classes) and '
+                             f"mask_output='multimask'; got num_classes={num_classes}, mask_output={mask_output!r}")
+        self.class_prompts = class_prompts
+        self.outputs_per_prompt = 2 if class_prompts else num_classes  # class prompts: background / that class
         if loss_resolution not in ('low_res', 'input'):
             raise ValueError(f"loss_resolution must be 'low_res' or 'input', got {loss_resolution!r}")
         self.loss_resolution = loss_resolution
         self.low_res_size = (img_size // 16 * 4, img_size // 16 * 4)
         self.decoder = MaskDecoder(
-            num_multimask_outputs=num_classes - 1 + self.first_output, transformer_dim=transformer_dim,
+            num_multimask_outputs=self.outputs_per_prompt - 1 + self.first_output, transformer_dim=transformer_dim,
             transformer=TwoWayTransformer(depth=transformer_depth, embedding_dim=transformer_dim,
                                           mlp_dim=transformer_mlp_dim, num_heads=transformer_heads),
             iou_head_depth=3, iou_head_hidden_dim=256)
@@ -91,7 +100,8 @@ class CalibratedMaskDecoder(BaseDecodeHead):
         for name, p in self.decoder.named_parameters():
             if name.startswith(tuple(trainable)):
                 p.requires_grad_(True)
-        used = range(1) if mask_output == 'single' else range(self.first_output, self.first_output + num_classes)
+        used = range(1) if mask_output == 'single' else \
+            range(self.first_output, self.first_output + self.outputs_per_prompt)
         for i, mlp in enumerate(self.decoder.output_hypernetworks_mlps):
             if i not in used:  # e.g. SAM's single-mask token 0: its mask is dropped, it would get no gradient
                 mlp.requires_grad_(False)
@@ -140,8 +150,19 @@ class CalibratedMaskDecoder(BaseDecodeHead):
         iou_pred = d.iou_prediction_head(iou_token_out)
         if self.mask_output == 'single':  # SAM's own choice for a single unambiguous prompt (plain SAM baseline)
             return masks[:, :1], iou_pred[:, :1]
-        k = self.first_output  # 'sam': the multimask outputs 1..num_classes; 'blosam': outputs 0..num_classes-1
-        return masks[:, k:k + self.num_classes], iou_pred[:, k:k + self.num_classes]
+        k, n = self.first_output, self.outputs_per_prompt  # 'sam': multimask outputs 1..n; 'blosam': 0..n-1
+        return masks[:, k:k + n], iou_pred[:, k:k + n]
+
+    def merge_class_prompts(self, logits: torch.Tensor) -> torch.Tensor:
+        """``(B * C, 2, h, w)`` per-class-prompt (background, class) logits, image by image and class by class ->
+        ``(B, C + 1, h, w)`` semantic logits ``[0, s_1, ..., s_C]`` with ``s_c = fg_c - bg_c``: each prompt's own
+        softmax is ``sigmoid(s_c)``, and the semantic softmax picks background where every ``s_c < 0``, else the
+        class with the largest ``s_c``. With one class it is the binary softmax exactly (a shift of both logits).
+        """
+        c = self.num_classes - 1
+        pairs = logits.reshape(-1, c, 2, *logits.shape[-2:])
+        scores = pairs[:, :, 1] - pairs[:, :, 0]
+        return torch.cat([torch.zeros_like(scores[:, :1]), scores], dim=1)
 
     def _stack_batch_gt(self, batch_data_samples) -> torch.Tensor:
         gt = super()._stack_batch_gt(batch_data_samples)

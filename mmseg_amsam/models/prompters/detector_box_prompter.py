@@ -38,6 +38,10 @@ class DetectorBoxPrompter(BoxPrompter):
         choose: ``'confidence'`` (the paper: the most confident box) or ``'prior'`` (the box most like the k
             training masks' boxes: log prior + log confidence, see ``BoxPrior``; needs ``prior``).
         prior: ``dict(data_root=..., ann_file='splits/train_4shot.txt', seg_map_dir='ann_dir/train')``.
+        class_map: multi-class AM-SAM (``AMSAM(class_prompts=True)``): ``{detector class (name or id): dataset
+            label}``, e.g. ``{'ellipse': 1, 'rectangle': 2}``; each dataset class gets the most confident box among
+            the detector classes mapped to it (several may map to one), a class with none found its fallback.
+            Without ``classes``, the detector keeps exactly the mapped classes.
         geometry_neutral: names of custom transforms that move no pixel (see :meth:`check_pipeline`).
         use_original_image, cache, fallback, warn_fallback_rate, ignore_index: see above and ``BoxPrompter``.
     """
@@ -45,7 +49,8 @@ class DetectorBoxPrompter(BoxPrompter):
     def __init__(self, classes=None, conf: float = 0.25, choose: str = 'confidence', prior: Optional[dict] = None,
                  use_original_image: bool = True, cache: bool = True, fallback: str = 'image',
                  warn_fallback_rate: float = 0.5, geometry_neutral=(), mean=(123.675, 116.28, 103.53),
-                 std=(58.395, 57.12, 57.375), ignore_index: int = 255, init_cfg=None):
+                 std=(58.395, 57.12, 57.375), ignore_index: int = 255, class_map: Optional[dict] = None,
+                 init_cfg=None):
         super().__init__(fallback=fallback, warn_fallback_rate=warn_fallback_rate, ignore_index=ignore_index,
                          init_cfg=init_cfg)
         name = type(self).__name__
@@ -57,14 +62,38 @@ class DetectorBoxPrompter(BoxPrompter):
             raise ValueError(f"{name}: choose='prior' needs prior=dict(data_root=..., ann_file=...) (the k-shot "
                              'split whose masks give the prior)')
         self.conf, self.choose, self.classes = conf, choose, classes
+        self.class_map = dict(class_map) if class_map else None
+        self.label_of: Optional[Dict[int, int]] = None  # detector class id -> dataset label (from class_map)
         self.prior = BoxPrior.from_split(**prior) if prior else None
         self.use_original_image, self.cache = use_original_image, cache
         self.mean, self.std, self.geometry_neutral = mean, std, tuple(geometry_neutral)
         self._detections: Dict[tuple, Tuple[np.ndarray, Tuple[int, int]]] = {}
 
     def resolve_classes(self) -> None:
-        """Call once the detector is loaded: ``class_ids`` from ``classes`` (unknown ones raise)."""
-        self.class_ids = resolve_classes(self.classes, self.class_names, type(self).__name__)
+        """Call once the detector is loaded: ``class_ids`` from ``classes`` and ``label_of`` from ``class_map``
+        (unknown detector classes raise, listing the detector's)."""
+        name = type(self).__name__
+        self.class_ids = resolve_classes(self.classes, self.class_names, name)
+        if self.class_map is not None:
+            self.label_of = {i: int(label) for key, label in self.class_map.items()
+                             for i in resolve_classes(key, self.class_names, f'{name} (class_map)')}
+            if self.class_ids is None:
+                self.class_ids = sorted(self.label_of)
+
+    def set_prompt_labels(self, labels: Sequence[int]) -> None:
+        name = type(self).__name__
+        if self.class_map is None:
+            raise ValueError(f'{name}: a multi-class model (class_prompts=True) needs model.prompter.class_map = '
+                             '{detector class: dataset label}, e.g. {"person": 1, "car": 2}, to give each class its '
+                             f'box; the detector has: {", ".join(map(str, self.class_names.values()))}')
+        if self.choose != 'confidence':
+            raise ValueError(f"{name}: choose={self.choose!r} chooses one box per image; with class prompts each "
+                             "class takes its most confident box (choose='confidence')")
+        unknown = sorted(set(self.label_of.values()) - set(int(v) for v in labels))
+        if unknown:
+            raise ValueError(f'{name}: class_map maps to dataset labels {unknown}, which the model does not prompt '
+                             f'(labels {list(labels)}: 1..num_classes-1); fix model.prompter.class_map')
+        super().set_prompt_labels(labels)
 
     def check_pipeline(self, pipeline, where: str) -> None:
         """Refuse a pipeline whose geometry a box from the original image cannot follow (``pipeline_geometry``)."""
@@ -86,7 +115,7 @@ class DetectorBoxPrompter(BoxPrompter):
 
     def settings(self) -> tuple:
         """Everything besides the image that the detections depend on (part of every cache key)."""
-        return (type(self).__name__, self.conf, tuple(self.class_ids or ()))
+        return (type(self).__name__, self.conf, tuple(self.class_ids or ()))  # class_map only sorts detections
 
     def detect(self, image: np.ndarray, device: str) -> np.ndarray:
         """Detections ``(N, 6)``: x1 y1 x2 y2 conf cls in pixels of ``image`` (BGR uint8), conf and class filtered."""
@@ -153,4 +182,20 @@ class DetectorBoxPrompter(BoxPrompter):
                 continue
             box = tuple(float(v) for v in dets[best, :4])
             boxes.append(original_to_input(box, sample.metainfo) if original else box)
+        return boxes
+
+    def class_boxes_for(self, inputs: torch.Tensor, data_samples: Sequence) -> List[List[Optional[tuple]]]:
+        boxes = []
+        for i, sample in enumerate(data_samples):
+            dets, hw, original = self.detections_of(inputs, i, sample)
+            labels = np.array([self.label_of.get(int(c), -1) for c in dets[:, 5]]) if len(dets) else np.zeros(0)
+            image_boxes = []
+            for label in self.prompt_labels:
+                rows = np.flatnonzero(labels == label)
+                if not len(rows):
+                    image_boxes.append(None)
+                    continue
+                box = tuple(float(v) for v in dets[rows[int(np.argmax(dets[rows, 4]))], :4])
+                image_boxes.append(original_to_input(box, sample.metainfo) if original else box)
+            boxes.append(image_boxes)
         return boxes

@@ -31,13 +31,15 @@ def gt_in_original_frame(gt_hw, meta) -> bool:
     return gt_hw == ori and gt_hw not in inputs
 
 
-def gt_box_in_input(sample, ignore_index: int = 255) -> Optional[Tuple[float, float, float, float]]:
-    """Box of the foreground (labels > 0, ``ignore_index`` excluded) in input pixels; None without GT or foreground."""
+def gt_box_in_input(sample, ignore_index: int = 255,
+                    label: Optional[int] = None) -> Optional[Tuple[float, float, float, float]]:
+    """Box of the foreground (labels > 0, ``ignore_index`` excluded; with ``label`` only that class) in input
+    pixels; None without GT or without such pixels."""
     if 'gt_sem_seg' not in sample:
         return None
     gt = sample.gt_sem_seg.data
     gt = gt[0] if gt.dim() == 3 else gt
-    box = mask_box((gt > 0) & (gt != ignore_index))
+    box = mask_box((gt > 0) & (gt != ignore_index) if label is None else gt == label)
     if box is None:
         return None
     return original_to_input(box, sample.metainfo) if gt_in_original_frame(gt.shape, sample.metainfo) else box

@@ -19,29 +19,45 @@ class LearnablePrompt(BaseModule):
       there is no box prompter): DDP (``find_unused_parameters=False``) refuses parameters that get no gradient.
       For the same reason a batch without any box still puts it in the graph, with weight 0 (no numerical effect).
 
+    Multi-class (``num_prompts = C`` foreground classes, ``AMSAM(class_prompts=True)``): one prompt per class,
+    ``dense_embed (C, C_emb)`` and ``box_residual (C, 2, C_emb)``; the prompts come image by image, class by class
+    (prompt ``p`` is class ``p % C``). With ``num_prompts=1`` the shapes are the binary ones above.
+
     An optimizer selects these by the name prefix ``learnable_prompt.`` (the upper level).
     """
 
     def __init__(self, embed_dim: int = 256, learn_dense: bool = True, learn_box_residual: bool = True,
-                 init_cfg=None):
+                 num_prompts: int = 1, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
-        self.dense_embed = nn.Parameter(torch.zeros(1, embed_dim), requires_grad=learn_dense)
-        self.box_residual = nn.Parameter(torch.zeros(2, embed_dim)) if learn_box_residual else None
+        if num_prompts < 1:
+            raise ValueError(f'LearnablePrompt: num_prompts must be >= 1, got {num_prompts}')
+        self.num_prompts = num_prompts
+        self.dense_embed = nn.Parameter(torch.zeros(num_prompts, embed_dim), requires_grad=learn_dense)
+        shape = (2, embed_dim) if num_prompts == 1 else (num_prompts, 2, embed_dim)
+        self.box_residual = nn.Parameter(torch.zeros(shape)) if learn_box_residual else None
 
     @torch.no_grad()
     def init_from(self, no_mask_embed: torch.Tensor) -> None:
-        self.dense_embed.copy_(no_mask_embed.reshape(1, -1))
+        self.dense_embed.copy_(no_mask_embed.reshape(1, -1).expand_as(self.dense_embed))
 
     def forward(self, sparse: torch.Tensor, dense: torch.Tensor,
                 has_box: torch.Tensor = None) -> Tuple[torch.Tensor, torch.Tensor]:
         b, c, h, w = dense.shape
-        dense = self.dense_embed.reshape(1, c, 1, 1).expand(b, c, h, w)
+        if b % self.num_prompts:
+            raise ValueError(f'LearnablePrompt: {b} prompts is not a whole number of images x {self.num_prompts} '
+                             'classes')
+        repeat = b // self.num_prompts  # prompt p (image p // C, class p % C) takes parameter row p % C
+        if self.num_prompts == 1:  # broadcast, as the binary model always did
+            dense = self.dense_embed.reshape(1, c, 1, 1).expand(b, c, h, w)
+        else:
+            dense = self.dense_embed.repeat(repeat, 1).reshape(b, c, 1, 1).expand(b, c, h, w)
         if self.box_residual is None:
             return sparse, dense
         if sparse.shape[1] == 0:  # no box in this batch: keep the residual in the graph (gradient 0) for DDP
             return sparse, dense + 0.0 * self.box_residual.sum()
         if sparse.shape[1] >= 2:  # the box corners come first (SAMBoxPointPromptEncoder appends a point token)
-            residual = self.box_residual.unsqueeze(0)
+            residual = self.box_residual.unsqueeze(0) if self.num_prompts == 1 else \
+                self.box_residual.repeat(repeat, 1, 1)
             if has_box is not None:  # padded (box-less) images keep SAM's padding tokens
                 residual = residual * has_box.to(residual).view(-1, 1, 1)
             sparse = torch.cat([sparse[:, :2] + residual, sparse[:, 2:]], dim=1)

@@ -28,18 +28,22 @@ class MaskBoxPrompter(BoxPrompter):
                          init_cfg=init_cfg)
         self.jitter = jitter
 
+    def _box(self, sample, label: Optional[int] = None) -> Optional[tuple]:
+        if 'gt_sem_seg' not in sample:
+            raise ValueError(
+                'MaskBoxPrompter needs the ground-truth mask (gt_sem_seg) of every image; this image has none '
+                f"({sample.metainfo.get('img_path', 'unknown path')}). Use YOLOBoxPrompter to segment "
+                'unlabelled images.')
+        box = gt_box_in_input(sample, self.ignore_index, label)
+        if box is not None and self.training and self.jitter > 0:
+            w, h = box[2] - box[0], box[3] - box[1]
+            noise = (torch.rand(4) * 2 - 1) * self.jitter * torch.tensor([w, h, w, h])
+            box = tuple(v + float(n) for v, n in zip(box, noise))
+        return box
+
     def boxes_for(self, inputs: torch.Tensor, data_samples: Sequence) -> List[Optional[tuple]]:
-        boxes = []
-        for sample in data_samples:
-            if 'gt_sem_seg' not in sample:
-                raise ValueError(
-                    'MaskBoxPrompter needs the ground-truth mask (gt_sem_seg) of every image; this image has none '
-                    f"({sample.metainfo.get('img_path', 'unknown path')}). Use YOLOBoxPrompter to segment "
-                    'unlabelled images.')
-            box = gt_box_in_input(sample, self.ignore_index)
-            if box is not None and self.training and self.jitter > 0:
-                w, h = box[2] - box[0], box[3] - box[1]
-                noise = (torch.rand(4) * 2 - 1) * self.jitter * torch.tensor([w, h, w, h])
-                box = tuple(v + float(n) for v, n in zip(box, noise))
-            boxes.append(box)
-        return boxes
+        return [self._box(sample) for sample in data_samples]
+
+    def class_boxes_for(self, inputs: torch.Tensor, data_samples: Sequence) -> List[List[Optional[tuple]]]:
+        """Per image, the box of each prompted class's ground-truth pixels (None where the class is absent)."""
+        return [[self._box(sample, label) for label in self.prompt_labels] for sample in data_samples]

@@ -20,7 +20,8 @@ def require_prompts(model, has_box: torch.Tensor, data_samples: Sequence) -> Non
             or getattr(prompter, 'fallback', 'image') != 'none' or bool(has_box.all())):
         return
     missing = [str(sample.metainfo.get('img_path', f'image #{i} of the batch'))
-               for i, (found, sample) in enumerate(zip(has_box.tolist(), data_samples)) if not found]
+               for i, (found, sample) in enumerate(zip(has_box.reshape(len(data_samples), -1).all(1).tolist(),
+                                                       data_samples)) if not found]  # (B,) or per class (B, C)
     shown = ', '.join(missing[:5]) + (f' (and {len(missing) - 5} more)' if len(missing) > 5 else '')
     raise MissingPromptError(
         f'{type(prompter).__name__} found no box in {shown}, and this model has no other prompt: the prompter '

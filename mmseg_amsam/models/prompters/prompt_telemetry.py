@@ -9,7 +9,7 @@ IOU_GOOD = 0.5  # a prompt box "fits" when its IoU with the ground-truth box is 
 class PromptTelemetry:
     """Per-image prompt records summed into a few numbers.
 
-    ``add(detected, iou)`` once per image a prompter prompts: ``detected`` False means the prompter fell back
+    ``add(detected, iou)`` once per prompt (an image, or an image's class in multi-class) a prompter prompts: ``detected`` False means the prompter fell back
     (whole-image box or no box); ``iou`` is the IoU of the prompt SAM got with the box of the ground-truth mask
     (None when the image has no ground truth or an empty one). :meth:`summary` gives:
 
@@ -25,12 +25,21 @@ class PromptTelemetry:
     def reset(self) -> None:
         self.prompts = self.detections = 0
         self.ious = []
+        self.per_class: Dict[int, 'PromptTelemetry'] = {}
 
-    def add(self, detected: bool, iou: Optional[float] = None) -> None:
+    def add(self, detected: bool, iou: Optional[float] = None, label: Optional[int] = None) -> None:
+        """One prompt; ``label`` (multi-class: the dataset class prompted) also counts it under that class."""
         self.prompts += 1
         self.detections += int(bool(detected))
         if iou is not None:
             self.ious.append(float(iou))
+        if label is not None:
+            self.per_class.setdefault(int(label), PromptTelemetry()).add(detected, iou)
+
+    def class_counts(self, labels) -> np.ndarray:
+        """``(len(labels), 5)``: :meth:`counts` of each class (zeros for a class never prompted)."""
+        return np.stack([self.per_class[c].counts() if c in self.per_class else np.zeros(5) for c in labels]) \
+            if len(labels) else np.zeros((0, 5))
 
     def counts(self) -> np.ndarray:
         """``[prompts, detections, iou_images, sum of IoU, images with IoU >= 0.5]`` (summable across ranks)."""

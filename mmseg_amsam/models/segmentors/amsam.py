@@ -33,6 +33,12 @@ class AMSAM(BaseSegmentor):
         embedding_cache: ``dict(max_gb=4.0, disk_dir=None)`` caches the frozen encoder's output per distinct input
             (see ``EmbeddingCache``); None computes it every time. Off (with a log line) when the encoder trains
             (``backbone.lora_rank > 0`` or ``frozen=False``, e.g. SAMed).
+        class_prompts: multi-class AM-SAM: each of the ``C = num_classes - 1`` foreground classes gets its own
+            prompt -- the prompter's box for that class (``prompter.class_map``; a class not found takes the
+            fallback) and its own learnable prompt -- and the decoder runs once per class prompt in one batched
+            pass, the image embedding shared by its ``C`` prompts (as SAM decodes several prompts per image); the
+            per-class (background, class) logits form the semantic map (``merge_class_prompts``). False (default):
+            one prompt per image, the decoder's ``num_classes`` outputs are the classes (the binary tasks).
         img_size: SAM input size (default 256 as BLO-SAM), the one source of truth: given to every SAM part; a part
             or ``data_preprocessor.size`` that names another size is refused at build, and an input of another
             size (the pipelines' ``Resize`` scale) at its first forward, with a message naming the fields.
@@ -45,7 +51,7 @@ class AMSAM(BaseSegmentor):
 
     def __init__(self, backbone: dict, decode_head: dict, prompt_encoder: dict = dict(type='SAMPromptEncoder'),
                  prompter: Optional[dict] = None, learnable_prompt: Optional[dict] = dict(type='LearnablePrompt'),
-                 sam_checkpoint: Optional[str] = None, img_size: int = 256,
+                 sam_checkpoint: Optional[str] = None, img_size: int = 256, class_prompts: bool = False,
                  embedding_cache: Optional[dict] = dict(max_gb=4.0, disk_dir=None), data_preprocessor=None,
                  train_cfg=None, test_cfg=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -56,18 +62,26 @@ class AMSAM(BaseSegmentor):
             cfg.setdefault('img_size', img_size)
             if sam_checkpoint and not cfg.get('checkpoint'):
                 cfg['checkpoint'] = sam_checkpoint
+        if class_prompts:
+            parts[2]['class_prompts'] = True
         self.backbone = MODELS.build(parts[0])
         self.prompt_encoder = MODELS.build(parts[1])
         self.decode_head = MODELS.build(parts[2])
         self.num_classes = self.decode_head.num_classes
         self.out_channels = self.decode_head.out_channels
         self.align_corners = self.decode_head.align_corners
+        self.class_prompts = class_prompts
+        self.prompts_per_image = self.num_classes - 1 if class_prompts else 1
         self.prompter = MODELS.build(prompter) if prompter else None
+        if self.prompter is not None and class_prompts:
+            self.prompter.set_prompt_labels(range(1, self.num_classes))
         self.learnable_prompt = None
         if learnable_prompt:
             learnable_prompt = dict(learnable_prompt)
             if self.prompter is None:  # no box: a box residual would be a parameter that never gets a gradient
                 learnable_prompt['learn_box_residual'] = False
+            if class_prompts:
+                learnable_prompt['num_prompts'] = self.prompts_per_image
             self.learnable_prompt = MODELS.build(learnable_prompt)
             self.learnable_prompt.init_from(self.prompt_encoder.no_mask_embed)
         self.train_cfg, self.test_cfg = train_cfg or {}, test_cfg or {}
@@ -113,13 +127,16 @@ class AMSAM(BaseSegmentor):
             boxes, has_box = self.prompter(inputs, data_samples)  # has_box: found (False: fell back)
             require_prompts(self, has_box, data_samples)  # fallback='none' without a learned prompt
             has_box = self.prompter.prompted(has_box)  # from here: SAM gets a box (found or whole-image fallback)
-        sparse, dense = self.prompt_encoder(boxes, has_box, inputs.shape[0])
+            if self.class_prompts:  # (B, C, 4) -> one prompt per image and class, image by image
+                boxes, has_box = boxes.reshape(-1, 4), has_box.reshape(-1)
+        sparse, dense = self.prompt_encoder(boxes, has_box, inputs.shape[0] * self.prompts_per_image)
         return dict(sparse=sparse, dense=dense, has_box=has_box, boxes=boxes)
 
     def decode_from(self, frozen: Dict[str, Tensor]) -> Tensor:
         """Learnable prompt + calibrated decoder: low-res class logits ``(B, num_classes, img_size/4, img_size/4)``.
 
-        An image's logits do not depend on the other images of its batch (except with ``calibration='batch'``,
+        With ``class_prompts`` every (image, class) prompt is decoded, then merged per image. An image's logits do
+        not depend on the other images of its batch (except with ``calibration='batch'``,
         eq. 11 taken over the batch): in a batch mixing images with and without a box, the two groups are decoded
         apart, so a box-less image gets no sparse token, as when it is alone (not SAM's two padding tokens).
         """
@@ -127,13 +144,17 @@ class AMSAM(BaseSegmentor):
         if self.learnable_prompt is not None:
             sparse, dense = self.learnable_prompt(sparse, dense, has_box)
         pe, feats = self.prompt_encoder.dense_pe(), frozen['feats']
+        if self.class_prompts:  # each image's embedding once per class prompt (prompt p is image p // C)
+            image_of = torch.arange(sparse.shape[0], device=sparse.device) // self.prompts_per_image
+            feats = select_images(feats, image_of)
         if has_box is None or sparse.shape[1] == 0 or bool(has_box.all()):
-            return self.decode_head(feats, pe, sparse, dense)[0]
-        with_box, without = has_box.nonzero().flatten(), (~has_box).nonzero().flatten()
-        boxed = self.decode_head(select_images(feats, with_box), pe, sparse[with_box], dense[with_box])[0]
-        boxless = self.decode_head(select_images(feats, without), pe, sparse[without, :0], dense[without])[0]
-        order = torch.cat([with_box, without])
-        return torch.cat([boxed, boxless])[torch.argsort(order)]
+            logits = self.decode_head(feats, pe, sparse, dense)[0]
+        else:
+            with_box, without = has_box.nonzero().flatten(), (~has_box).nonzero().flatten()
+            boxed = self.decode_head(select_images(feats, with_box), pe, sparse[with_box], dense[with_box])[0]
+            boxless = self.decode_head(select_images(feats, without), pe, sparse[without, :0], dense[without])[0]
+            logits = torch.cat([boxed, boxless])[torch.argsort(torch.cat([with_box, without]))]
+        return self.decode_head.merge_class_prompts(logits) if self.class_prompts else logits
 
     def decode(self, inputs: Tensor, data_samples: List[SegDataSample]) -> Tensor:
         return self.decode_from(self.frozen_features(inputs, data_samples))

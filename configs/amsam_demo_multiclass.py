@@ -1,0 +1,17 @@
+# The toy multi-class task: the demo's held-out "scan" style with 1-3 objects per image of two shape families,
+# labels 0 background, 1 ellipse, 2 rectangle (8 train / 40 test images, 128 px). Multi-class AM-SAM: each class gets
+# its own prompt -- the toy YOLO's most confident box of that family (class_map: detector class -> dataset label; a
+# class not found in an image takes the whole-image box) and its own learnable prompt -- and the decoder runs once per
+# class prompt; the (background, class) logits of the two prompts form the 3-class map. Generate the data with
+#   python tools/generate_demo_data.py data/demo_shapes_multiclass --multiclass --num-train 8 --num-test 40
+# and train: python tools/train.py configs/amsam_demo_multiclass.py
+_base_ = ['./amsam_demo.py']
+data_root = 'data/demo_shapes_multiclass'
+dataset_type = 'DemoShapesMultiClassDataset'
+train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
+test_dataloader = val_dataloader
+model = dict(
+    class_prompts=True,
+    decode_head=dict(num_classes=3),
+    prompter=dict(adapt=None, class_map={'ellipse': 1, 'rectangle': 2}))
