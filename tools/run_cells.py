@@ -73,8 +73,15 @@ def run(cmd, log_path) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = osp.abspath(args.out or osp.join('work_dirs', f'cells_table{args.table}' if args.table else 'cells'))
+    cwd = os.getcwd()
     os.chdir(ROOT)  # configs name their data roots relative to the repository, as tools/train.py runs them
-    out = osp.relpath(out)
+    try:
+        return run_protocol(args, osp.relpath(out))
+    finally:
+        os.chdir(cwd)
+
+
+def run_protocol(args, out: str) -> int:
     config_dir = 'configs'
     cells = []
     try:
