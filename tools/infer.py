@@ -1,6 +1,7 @@
 """Segment images with a trained model: one mask PNG per image (+ optional overlays with the prompt box).
 
     python tools/infer.py CONFIG CHECKPOINT INPUT --out DIR [--overlay] [--palette] [--batch-size N] [--device D]
+    python tools/infer.py --backend onnxruntime EXPORT_DIR INPUT --out DIR [...]   (an export of tools/export_onnx.py)
 
 INPUT is an image file, a folder (its images, not recursive) or a glob pattern (quote it: 'data/**/*.jpg').
 Writes, in DIR:
@@ -9,6 +10,8 @@ Writes, in DIR:
     predictions.json    per image: mask file, detected prompt box (original pixels) or null, `fallback` (true when
                         the prompter found no box and used the whole image, or nothing; absent without a
                         prompter), foreground fraction; and a `prompts` summary (detections, fallbacks)
+The onnxruntime backend runs the exported graphs (and the exported YOLO) with the same pre- and post-processing and
+the same prompt-box code, and writes the same files; it checks the export's files against its manifest first.
 Unreadable images are skipped with a warning naming them; the others are processed and the exit status is 1 when
 any image failed (2 when INPUT matches no image).
 """
@@ -24,22 +27,39 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import DictAction  # noqa: E402
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+BACKENDS = ('pytorch', 'onnxruntime')
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Segment images with a trained AM-SAM (or any mmseg) model')
-    parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint (full or trainable-only)')
-    parser.add_argument('input', help='an image, a folder of images, or a glob pattern')
+    parser = argparse.ArgumentParser(
+        description='Segment images with a trained AM-SAM (or any mmseg) model',
+        usage='%(prog)s [--backend pytorch] CONFIG CHECKPOINT INPUT --out DIR [options]\n'
+              '       %(prog)s --backend onnxruntime EXPORT_DIR INPUT --out DIR [options]')
+    parser.add_argument('paths', nargs='+', metavar='PATH',
+                        help='pytorch: config file, checkpoint (full or trainable-only) and INPUT; onnxruntime: the '
+                        'export directory and INPUT. INPUT: an image, a folder of images, or a glob pattern')
+    parser.add_argument('--backend', choices=BACKENDS, default='pytorch',
+                        help='pytorch (default) or onnxruntime (an export of tools/export_onnx.py, CPU)')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--overlay', action='store_true', help='also write NAME_overlay.png with the prompt box')
     parser.add_argument('--palette', action='store_true', help='colour mask PNGs with the dataset palette')
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass (default 1)')
-    parser.add_argument('--device', default=None, help="'cpu', 'cuda:0' ... (default: cuda:0 if available)")
+    parser.add_argument('--device', default=None,
+                        help="'cpu', 'cuda:0' ... (pytorch backend; default: cuda:0 if available)")
     parser.add_argument('--opacity', type=float, default=0.5, help='mask opacity in overlays (default 0.5)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides, key=value')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides, key=value (pytorch)')
     parser.add_argument('--debug', action='store_true', help='show the traceback of known errors (bad checkpoint ...)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    wanted = 3 if args.backend == 'pytorch' else 2
+    if len(args.paths) != wanted:
+        usage = 'CONFIG CHECKPOINT INPUT' if wanted == 3 else 'EXPORT_DIR INPUT'
+        parser.error(f'--backend {args.backend} takes {usage}, got {len(args.paths)} path(s): {" ".join(args.paths)}')
+    if args.backend == 'onnxruntime' and args.cfg_options:
+        parser.error('--cfg-options applies to the pytorch backend (an export is fixed: export again to change it)')
+    args.config, args.checkpoint = (args.paths[0], args.paths[1]) if wanted == 3 else (None, None)
+    args.export_dir = args.paths[0] if wanted == 2 else None
+    args.input = args.paths[-1]
+    return args
 
 
 def collect_inputs(spec: str):
@@ -89,16 +109,19 @@ def main(argv=None) -> int:
     import torch
     from tqdm import tqdm
 
-    from mmseg_amsam.apis import AMSAMInferencer
+    from mmseg_amsam.apis import AMSAMInferencer, ONNXInferencer
     from mmseg_amsam.apis.drawing import overlay, save_mask
 
     paths = collect_inputs(args.input)
     if not paths:
         print(f'error: no image matches {args.input!r} (extensions: {" ".join(IMG_EXTENSIONS)})', file=sys.stderr)
         return 2
-    device = args.device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
-    inferencer = AMSAMInferencer(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options,
-                                 batch_size=args.batch_size)
+    if args.backend == 'onnxruntime':
+        inferencer = ONNXInferencer(args.export_dir, batch_size=args.batch_size)
+    else:
+        device = args.device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
+        inferencer = AMSAMInferencer(args.config, args.checkpoint, device=device, cfg_options=args.cfg_options,
+                                     batch_size=args.batch_size)
     palette = inferencer.dataset_meta.get('palette')
     os.makedirs(args.out, exist_ok=True)
     names = dict(zip(paths, output_names(paths)))
@@ -128,8 +151,10 @@ def main(argv=None) -> int:
             records.append(record)
     summary = prompt_summary(records, getattr(getattr(inferencer.model, 'prompter', None), 'warn_fallback_rate', None))
     with open(osp.join(args.out, 'predictions.json'), 'w') as f:
-        json.dump(dict(config=args.config, checkpoint=args.checkpoint, failed=failed, images=records,
-                       **(dict(prompts=summary) if summary else {})), f, indent=1)
+        source = dict(config=args.config, checkpoint=args.checkpoint) if args.backend == 'pytorch' else \
+            dict(backend=args.backend, export_dir=args.export_dir)
+        json.dump(dict(**source, failed=failed, images=records, **(dict(prompts=summary) if summary else {})), f,
+                  indent=1)
     print(f'{len(records)} of {len(paths)} images segmented into {args.out}')
     if summary:
         print(f'prompt boxes: {summary["detections"]} detected, {summary["fallbacks"]} fallbacks')

@@ -123,10 +123,14 @@ class AMSAMInferencer:
         self.model.to(device).eval()
         self.cfg, self.device, self.batch_size = cfg, device, batch_size
         self.checkpoint = checkpoint
-        steps = _pipeline_cfg(cfg)
+        self._set_pipelines(_pipeline_cfg(cfg))
+
+    def _set_pipelines(self, steps: list) -> None:
+        """The test pipeline (without LoadAnnotations) for files and for arrays; ``pipeline_steps`` keeps it."""
         prompter = getattr(self.model, 'prompter', None)
         if hasattr(prompter, 'check_pipeline'):  # boxes found on the original must follow the pipeline's geometry
             prompter.check_pipeline(steps, 'the test pipeline')
+        self.pipeline_steps = copy.deepcopy(steps)
         self.file_pipeline = Compose(steps)
         array_steps = copy.deepcopy(steps)
         array_steps[0] = dict(type='LoadImageFromNDArray')

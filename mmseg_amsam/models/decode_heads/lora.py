@@ -1,7 +1,8 @@
 """LoRA (paper eq. 2-4): ``W x + B A x`` with frozen ``W``, trainable rank-``r`` ``A`` and ``B`` (B starts at 0).
 
 ``LoRALinear`` adapts one projection (the mask decoder's ``q_proj`` / ``v_proj``); ``LoRAQKV`` adapts the q and v
-thirds of the image encoder's fused ``qkv`` projection, as SAMed does.
+thirds of the image encoder's fused ``qkv`` projection, as SAMed does. :func:`merge_lora` folds both back into
+plain ``nn.Linear`` layers holding ``W + BA`` (deployment: ONNX export, no LoRA branch left at inference).
 """
 import math
 
@@ -30,6 +31,11 @@ class LoRALinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.base(x) + (x @ self.lora_A.t()) @ self.lora_B.t()
+
+    @torch.no_grad()
+    def merged(self) -> nn.Linear:
+        """A plain ``nn.Linear`` with the weight ``W + BA`` and the base's bias (frozen)."""
+        return _linear_like(self.base, self.weight)
 
 
 def add_lora_to_attention(module: nn.Module, rank: int) -> int:
@@ -71,6 +77,13 @@ class LoRAQKV(nn.Module):
         dv = (x @ self.lora_A_v.t()) @ self.lora_B_v.t()
         return self.base(x) + torch.cat([dq, torch.zeros_like(dq), dv], dim=-1)
 
+    @torch.no_grad()
+    def merged(self) -> nn.Linear:
+        """A plain ``nn.Linear``: the fused weight plus ``B_q A_q`` on its q rows and ``B_v A_v`` on its v rows."""
+        dq = self.lora_B_q @ self.lora_A_q
+        delta = torch.cat([dq, torch.zeros_like(dq), self.lora_B_v @ self.lora_A_v], dim=0)
+        return _linear_like(self.base, self.base.weight + delta)
+
 
 def add_lora_to_qkv(module: nn.Module, rank: int) -> int:
     """Wrap the fused ``qkv`` of every attention under ``module`` (an image encoder) in :class:`LoRAQKV`."""
@@ -79,4 +92,27 @@ def add_lora_to_qkv(module: nn.Module, rank: int) -> int:
         if isinstance(getattr(sub, 'qkv', None), nn.Linear) and hasattr(sub, 'proj'):
             sub.qkv = LoRAQKV(sub.qkv, rank)
             count += 1
+    return count
+
+
+def _linear_like(base: nn.Linear, weight: torch.Tensor) -> nn.Linear:
+    layer = nn.Linear(base.in_features, base.out_features, bias=base.bias is not None,
+                      device=weight.device, dtype=weight.dtype)
+    layer.weight.copy_(weight)
+    if base.bias is not None:
+        layer.bias.copy_(base.bias)
+    layer.requires_grad_(False)
+    return layer
+
+
+def merge_lora(module: nn.Module) -> int:
+    """Replace, in place, every :class:`LoRALinear` / :class:`LoRAQKV` under ``module`` by a plain ``nn.Linear``
+    holding the merged weight (eq. 3: ``W + BA``); returns the count. Same outputs up to float rounding; the LoRA
+    factors are gone (merge a deep copy to keep training). ``module`` itself cannot be a LoRA layer."""
+    count = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, (LoRALinear, LoRAQKV)):
+                setattr(parent, name, child.merged())
+                count += 1
     return count
