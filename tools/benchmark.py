@@ -1,11 +1,17 @@
-"""Benchmark bi-level training steps (cache on/off, first-order/unrolled) and inference, in one run.
+"""Benchmark bi-level training steps (cache on/off, first-order/unrolled, batch sizes) and inference (PyTorch and
+ONNX Runtime, other models such as SAM 2), in one run.
 
     python tools/benchmark.py configs/amsam_isic_8shot.py --steps 10 [--device cuda] [--profile]
+    python tools/benchmark.py configs/amsam_isic_8shot.py --compare configs/amsam-sam2_isic_8shot.py \
+        --infer-sizes 256 1024
 
 Random weights (no checkpoint needed): SAM parts are built with ``sam_checkpoint=None`` and the YOLO prompter from
 ``yolov8n.yaml`` unless its weights file exists. Each bi-level step sees the same two 256 px images (one D1, one
-D2 batch of size 1: the paper's setting), as every epoch revisits the few-shot set. Prints the median step time
-after warm-up, inference images/s, peak memory and the ratios.
+D2 batch of size 1: the paper's setting), as every epoch revisits the few-shot set; the batch rows use D1 and D2
+batches of 1, 4 and 8 images (cache on, first-order). Inference rows (``mmseg_amsam.apis.inference_speed``): images/s
+of encoder + decoder in PyTorch and, for models that export, in ONNX Runtime (CPU), at each ``--infer-sizes`` and
+``--infer-batches`` (export to a temporary folder; the detector is excluded). Prints the median step time after
+warm-up, images/s, peak memory and the ratios.
 """
 import argparse
 import copy
@@ -38,17 +44,23 @@ def parse_args():
     p.add_argument('--steps', type=int, default=10, help='timed steps per setting (median reported)')
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--infer-batch', type=int, default=4)
+    p.add_argument('--train-batches', type=int, nargs='+', default=[1, 4, 8], help='D1 / D2 batch sizes timed')
+    p.add_argument('--infer-batches', type=int, nargs='+', default=[1, 8], help='PyTorch vs ONNX Runtime batches')
+    p.add_argument('--infer-sizes', type=int, nargs='+', default=[256], help='input sizes of the inference rows')
+    p.add_argument('--compare', nargs='*', default=[], help='more configs for the inference rows (e.g. SAM 2)')
+    p.add_argument('--no-onnx', action='store_true', help='skip the inference rows')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch default)')
     p.add_argument('--profile', action='store_true', help='profile cached first-order steps, print top ops')
     return p.parse_args()
 
 
-def build(cfg, args):
+def build(cfg, args, img_size=None):
+    img_size = img_size or args.img_size
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.sam_checkpoint = None
-    model_cfg.img_size = args.img_size
-    model_cfg.data_preprocessor.size = (args.img_size, args.img_size)
+    model_cfg.img_size = img_size
+    model_cfg.data_preprocessor.size = (img_size, img_size)
     if args.arch:
         model_cfg.backbone.arch = args.arch
     prompter = model_cfg.get('prompter')
@@ -142,6 +154,18 @@ def main():
     rows.append((f'inference, batch {args.infer_batch}, cache off', f'{args.infer_batch / t_inf:9.2f} img/s',
                  f'{peak_mb(args.device):9.0f} MB'))
 
+    model.train()  # bi-level steps at larger batches: images per second of D1 + D2 (cache on, first-order)
+    model.train_cfg['unrolled'] = False
+    model.embedding_cache = EmbeddingCache(owner)
+    for n in args.train_batches:
+        data_n = dict(lower=batch(1, n, args.img_size), upper=batch(2, n, args.img_size))
+        t = timed(lambda: bilevel_train_step(model, copy.deepcopy(data_n), ow), args.steps, args.warmup,
+                  args.device)
+        rows.append((f'first-order step, cache on, D1 + D2 batches of {n}', f'{2 * n / t:9.2f} img/s',
+                     f'{t * 1000:9.1f} ms'))
+    if not args.no_onnx:
+        rows += inference_rows(args, [args.config] + list(args.compare))
+
     arch = args.arch or cfg.model.backbone.arch
     print(f'\nAM-SAM benchmark: {args.config}, arch {arch}, {args.img_size} px, device {args.device}, '
           f'{torch.get_num_threads()} threads, median of {args.steps} steps after {args.warmup} warm-up')
@@ -171,6 +195,52 @@ def main():
         key = 'self_cuda_time_total' if str(args.device).startswith('cuda') else 'self_cpu_time_total'
         print('\nprofile of 3 cached first-order steps (top ops):')
         print(prof.key_averages().table(sort_by=key, row_limit=15))
+
+
+def inference_rows(args, configs):
+    """(name, images/s, note) of PyTorch and ONNX Runtime inference for each config and size (module doc)."""
+    import tempfile
+
+    from mmseg_amsam.apis.inference_speed import measure_speed
+    from mmseg_amsam.apis.onnx_export import export_model
+    rows = []
+    for config in configs:
+        cfg = Config.fromfile(config)
+        name = osp.splitext(osp.basename(config))[0]
+        for size in args.infer_sizes:
+            model, _ = build(cfg, args, size)
+            model.embedding_cache = None
+            threads = torch.get_num_threads()  # ultralytics' export lowers it
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    export_model(model.cpu().eval(), osp.join(tmp, 'export'), cfg.test_dataloader.dataset.pipeline,
+                                 dict(classes=('background', 'foreground')))
+                except ValueError as e:  # not exportable (e.g. SAM 2 parts): PyTorch rows only
+                    print(f'[benchmark] {name}: no ONNX export ({e})')
+                    rows += pytorch_rows(model.to(args.device), name, size, args)
+                    continue
+                torch.set_num_threads(threads)
+                model.to(args.device)
+                for r in measure_speed(model, osp.join(tmp, 'export'), args.infer_batches,
+                                      repeats=args.steps // 2 + 1):
+                    note = f"max |diff| {r['max_abs_diff']:.1e}" if 'max_abs_diff' in r else ''
+                    rows.append((f"{name} {size} px, {r['backend']}, batch {r['batch_size']}",
+                                 f"{r['images_per_s']:9.2f} img/s", note))
+    return rows
+
+
+def pytorch_rows(model, name, size, args):
+    rows = []
+    for n in args.infer_batches:
+        data = model.data_preprocessor(batch(3, n, size), False)
+        model.eval()
+
+        def run():
+            with torch.inference_mode():
+                model.predict(data['inputs'], copy.deepcopy(data['data_samples']))
+        t = timed(run, args.steps // 2 + 1, 1, args.device)
+        rows.append((f'{name} {size} px, pytorch (predict), batch {n}', f'{n / t:9.2f} img/s', ''))
+    return rows
 
 
 if __name__ == '__main__':
