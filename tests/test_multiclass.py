@@ -157,3 +157,14 @@ def test_dice_table_has_each_class_prompt_columns(tmp_path):
     text = re.sub(' +', ' ', log_file.read_text())
     assert '| ellipse | 50.00 | 50.00 | 100.00 | 0 | 0.700 | 100.00 |' in text
     assert '| rectangle | 80.00 | 80.00 | 50.00 | 1 | 0.300 | 0.00 |' in text
+
+
+def test_inference_outputs_one_box_per_class_in_original_pixels():
+    from mmseg_amsam.apis.drawing import overlay
+    from mmseg_amsam.models.prompters.box_geometry import prompt_box_in_original
+    meta = dict(ori_shape=(64, 256), img_shape=(128, 128), scale_factor=(0.5, 2.0),
+                prompt_box=[(10.0, 20.0, 50.0, 60.0), None])
+    assert prompt_box_in_original(meta) == [(20.0, 10.0, 100.0, 30.0), None]  # x / 0.5, y / 2
+    drawn = overlay(np.zeros((64, 256, 3), np.uint8), None, [(20.0, 10.0, 100.0, 30.0), (0, 0, 8, 8)],
+                    thickness=1)
+    assert drawn[10, 20:100].any(axis=1).all() and drawn[0, 0:8].any(axis=1).all() and not drawn[40, 150].any()

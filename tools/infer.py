@@ -90,7 +90,8 @@ def output_names(paths):
 
 def prompt_summary(records, warn_fallback_rate=None):
     """Detections / fallbacks over the images (None without a prompter); warns once when too many fell back."""
-    flags = [r['fallback'] for r in records if 'fallback' in r]
+    flags = [f for r in records if 'fallback' in r for f in (r['fallback'] if isinstance(r['fallback'], list)
+                                                               else [r['fallback']])]  # one per prompt
     if not flags:
         return None
     summary = dict(images=len(flags), detections=flags.count(False), fallbacks=flags.count(True))
@@ -136,16 +137,21 @@ def main(argv=None) -> int:
             name = names[path]
             mask_file = osp.join(args.out, f'{name}.png')
             save_mask(result.mask, mask_file, palette if args.palette else None)
+            per_class = isinstance(result.fallback, list)  # class prompts: a box and a fallback per class
+
+            def rounded(box):
+                return [round(v, 2) for v in box] if box else None
             record = dict(image=path, mask=osp.basename(mask_file),
-                          box=[round(v, 2) for v in result.box] if result.box else None,
+                          box=[rounded(b) for b in result.box] if per_class else rounded(result.box),
                           foreground_fraction=round(float((result.mask > 0).mean()), 6))
             if result.fallback is not None:
-                record['fallback'] = bool(result.fallback)
+                record['fallback'] = [bool(f) for f in result.fallback] if per_class else bool(result.fallback)
             if args.overlay:
                 bgr = cv2.imread(path, cv2.IMREAD_COLOR)
                 if bgr is not None:
                     overlay_file = osp.join(args.out, f'{name}_overlay.png')
-                    drawn = overlay(bgr[..., ::-1], result.mask, result.box, palette, args.opacity)
+                    boxes = [b for b in result.box if b] if per_class else result.box
+                    drawn = overlay(bgr[..., ::-1], result.mask, boxes, palette, args.opacity)
                     cv2.imwrite(overlay_file, np.ascontiguousarray(drawn[..., ::-1]))
                     record['overlay'] = osp.basename(overlay_file)
             records.append(record)

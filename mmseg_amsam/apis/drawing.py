@@ -20,7 +20,8 @@ def save_mask(mask: np.ndarray, path: str, palette: Optional[Sequence[Sequence[i
 
 def overlay(rgb: np.ndarray, mask: Optional[np.ndarray], box=None, palette=None, opacity: float = 0.5,
             thickness: Optional[int] = None) -> np.ndarray:
-    """RGB image with the classes > 0 of ``mask`` blended in (palette colours) and ``box`` (x1, y1, x2, y2) drawn."""
+    """RGB image with the classes > 0 of ``mask`` blended in (palette colours) and ``box`` (x1, y1, x2, y2) drawn
+    (or each box of a list: a multi-class model's boxes)."""
     out = rgb.copy()
     if mask is not None:
         for cls in np.unique(mask):
@@ -31,8 +32,9 @@ def overlay(rgb: np.ndarray, mask: Optional[np.ndarray], box=None, palette=None,
                 colour = np.array(FALLBACK_COLOUR, dtype=np.float32)
             sel = mask == cls
             out[sel] = ((1 - opacity) * out[sel] + opacity * colour).astype(np.uint8)
-    if box is not None:
+    boxes = [] if box is None or not len(box) else list(box) if isinstance(box[0], (list, tuple)) else [box]
+    for b in boxes:
         t = thickness or max(1, round(max(rgb.shape[:2]) / 200))
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        x1, y1, x2, y2 = (int(round(v)) for v in b)
         cv2.rectangle(out, (x1, y1), (max(x1, x2 - 1), max(y1, y2 - 1)), BOX_COLOUR, t)
     return out

@@ -39,6 +39,7 @@ class InferenceResult:
     mask: Optional[np.ndarray] = None  # (H, W) uint8 predicted class per pixel
     box: Optional[Tuple[float, float, float, float]] = None  # detected box x1, y1, x2, y2 (original pixels) or None
     fallback: Optional[bool] = None  # True: no box found (whole-image box or none used); None: model without prompter
+    # (multi-class models, class_prompts: box and fallback are lists, one entry per foreground class)
     probability: Optional[np.ndarray] = None  # (H, W) float32 foreground probability
     img_path: Optional[str] = None
     ori_shape: Optional[Tuple[int, int]] = None

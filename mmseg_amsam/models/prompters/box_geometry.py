@@ -92,10 +92,17 @@ def input_to_original(box: Sequence[float], meta: Mapping) -> Box:
     return (x1 / w_scale, y1 / h_scale, x2 / w_scale, y2 / h_scale)
 
 
-def prompt_box_in_original(meta: Mapping) -> Optional[Box]:
+def prompt_box_in_original(meta: Mapping):
     """The prompt box a prompter recorded (``meta['prompt_box']``, network-input pixels) in original-image pixels,
-    back through the recorded resize / flip and clipped to the image; None where it fell back or there is none."""
+    back through the recorded resize / flip and clipped to the image; None where it fell back or there is none.
+    With class prompts (a list, one entry per class) the list of those."""
     box = meta.get('prompt_box')
+    if isinstance(box, list):  # class prompts: one box (or None) per class
+        return [_box_in_original(b, meta) for b in box]
+    return _box_in_original(box, meta)
+
+
+def _box_in_original(box, meta: Mapping) -> Optional[Box]:
     if box is None:
         return None
     ori_h, ori_w = (float(v) for v in meta['ori_shape'][:2])
