@@ -9,6 +9,8 @@
 #   python tools/generate_demo_data.py data/demo_shapes_multiclass --multiclass --num-train 16 --num-test 40
 #   python tools/train.py configs/amsam_demo_multiclass.py
 _base_ = ['./amsam_demo.py']
+custom_imports = dict(imports=['mmseg_amsam'], allow_failed_imports=False)
+default_scope = 'mmseg'
 data_root = 'data/demo_shapes_multiclass'
 dataset_type = 'DemoShapesMultiClassDataset'
 train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))

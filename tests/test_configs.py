@@ -39,6 +39,7 @@ DATASETS = {
     'TikTokBodyDataset': ('tiktok', '.png'),
     'HumanSegDataset': ('humanseg', '.jpg'),
     'DemoShapesDataset': ('demo_shapes', '.png'),
+    'DemoShapesMultiClassDataset': ('demo_shapes_multiclass', '.png'),
 }
 DATASET_OF = dict(isic='ISIC2018Dataset', tiktok='TikTokBodyDataset', humanseg='HumanSegDataset',
                   demo='DemoShapesDataset')
@@ -53,7 +54,12 @@ AMSAM_FAMILIES = {
     'blosam': dict(prompter=None, calibration='none', schedule='bilevel', prompt=True),
     'samed': dict(prompter=None, calibration='none', schedule='single', prompt=True),
     'sam-yolo': dict(prompter='YOLOBoxPrompter', calibration='none', schedule='test_only', prompt=False),
+    'amsam-sam2': dict(prompter='YOLOBoxPrompter', calibration='sample', schedule='bilevel', prompt=True),
+    'amsam-gtbox': dict(prompter='MaskBoxPrompter', calibration='sample', schedule='bilevel', prompt=True),
 }
+TOY = ('amsam_demo', 'amsam_demo_multiclass', 'blosam_demo_multiclass', 'amsam-gtbox_demo_multiclass')
+# SAM image encoder and checkpoint of a family's shipped configs (default: the paper's SAM ViT-B)
+SAM_OF = {'amsam-sam2': ('hiera_t', 'checkpoints/sam2.1_hiera_tiny.pt')}
 OTHER_FAMILIES = dict(deeplabv3='single', swinunet='single')
 
 
@@ -62,7 +68,7 @@ def family_of(name):
 
 
 def dataset_of(name):
-    return DATASET_OF[name.split('_')[1]]
+    return 'DemoShapesMultiClassDataset' if name.endswith('_multiclass') else DATASET_OF[name.split('_')[1]]
 
 
 def shots_of(name):
@@ -85,8 +91,9 @@ def data_roots(tmp_path_factory):
     roots = {}
     for dataset, (source, suffix) in DATASETS.items():
         root = base / source
-        if source == 'demo_shapes':
-            roots[dataset] = str(generate_demo_dataset(root, num_train=4, num_test=2, size=IMG, seed=0))
+        if source.startswith('demo_shapes'):
+            roots[dataset] = str(generate_demo_dataset(root, num_train=4, num_test=2, size=IMG, seed=0,
+                                                       multiclass=source.endswith('multiclass')))
             continue
         files = {}
         for split in ('train', 'test'):
@@ -122,6 +129,9 @@ def tiny(cfg, data_roots):
         model.backbone.arch = 'tiny'
         if model.get('prompter') and model.prompter.type == 'YOLOBoxPrompter':
             model.prompter.model = 'yolov8n.yaml'
+            if model.prompter.get('class_map'):  # the toy detector's shape families -> COCO classes of the yaml
+                model.prompter.class_map = {name: label for name, label in zip(
+                    ('person', 'car', 'dog'), model.prompter.class_map.values())}
             if model.prompter.get('adapt'):  # 1 epoch at 64 px on the fixture, cached beside it
                 root = data_roots[dataset_type(cfg)]
                 model.prompter.adapt.update(data_root=root, epochs=1, imgsz=64,
@@ -188,13 +198,14 @@ def test_paper_settings(name):
     assert cfg.test_dataloader.dataset.data_prefix.img_path == 'img_dir/test'
     assert cfg.test_evaluator.type == 'DiceMetric'
 
-    if name == 'amsam_demo':
+    if name in TOY:  # toy scale: the demo's sizes and schedule (configs/amsam_demo.py)
         return
     if family in AMSAM_FAMILIES:
         want = AMSAM_FAMILIES[family]
         model = cfg.model
-        assert model.type == 'AMSAM' and model.img_size == 256 and model.backbone.arch == 'vit_b'
-        assert model.sam_checkpoint == 'checkpoints/sam_vit_b_01ec64.pth'
+        arch, checkpoint = SAM_OF.get(family, ('vit_b', 'checkpoints/sam_vit_b_01ec64.pth'))
+        assert model.type == 'AMSAM' and model.img_size == 256 and model.backbone.arch == arch
+        assert model.sam_checkpoint == checkpoint
         assert (model.prompter.type if model.get('prompter') else None) == want['prompter']
         if family == 'amsam-adapt':  # the detector adapts on the split the bi-level stage trains on, one class
             adapt, train = model.prompter.adapt, cfg.train_dataloader.dataset
@@ -303,7 +314,7 @@ def test_builds_model_and_dataloaders(name, data_roots):
             assert n == 2
         batch = next(iter(loader))
         assert batch['inputs'][0].shape[-2:] == (IMG, IMG)
-        assert batch['data_samples'][0].gt_sem_seg.data.max() <= 1
+        assert batch['data_samples'][0].gt_sem_seg.data.max() <= max(1, model.num_classes - 1)  # multi-class: 2
 
 
 # --------------------------------------------------------------------------- training, one per family
@@ -369,7 +380,7 @@ def test_sam_yolo_tests_without_checkpoint(data_roots, tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- issue 10: every paper hyper-parameter
 BILEVEL = [n for n in CONFIGS if family_of(n) in AMSAM_FAMILIES and AMSAM_FAMILIES[family_of(n)]['schedule'] ==
-           'bilevel' and n != 'amsam_demo']
+           'bilevel' and n not in TOY]
 
 
 @pytest.mark.parametrize('name', BILEVEL)
