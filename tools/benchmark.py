@@ -148,7 +148,6 @@ def main():
     def predict():
         with torch.inference_mode():
             model.predict(infer['inputs'], copy.deepcopy(infer['data_samples']))
-
     reset_peak(args.device)
     t_inf = timed(predict, max(3, args.steps // 2), 1, args.device)
     rows.append((f'inference, batch {args.infer_batch}, cache off', f'{args.infer_batch / t_inf:9.2f} img/s',
@@ -200,20 +199,26 @@ def main():
 def inference_rows(args, configs):
     """(name, images/s, note) of PyTorch and ONNX Runtime inference for each config and size (module doc)."""
     import tempfile
-
     from mmseg_amsam.apis.inference_speed import measure_speed
     from mmseg_amsam.apis.onnx_export import export_model
     rows = []
     for config in configs:
         cfg = Config.fromfile(config)
         name = osp.splitext(osp.basename(config))[0]
+        pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
+        if config != args.config:  # another model (e.g. SAM 2): its cached first-order step at batch 1 too
+            model, ow = build(cfg, args)
+            data = dict(lower=batch(1, 1, args.img_size), upper=batch(2, 1, args.img_size))
+            t = timed(lambda: bilevel_train_step(model, copy.deepcopy(data), ow), args.steps, args.warmup,
+                      args.device)
+            rows.append((f'{name}: first-order step, cache on', f'{t * 1000:9.1f} ms', ''))
         for size in args.infer_sizes:
             model, _ = build(cfg, args, size)
             model.embedding_cache = None
             threads = torch.get_num_threads()  # ultralytics' export lowers it
             with tempfile.TemporaryDirectory() as tmp:
                 try:
-                    export_model(model.cpu().eval(), osp.join(tmp, 'export'), cfg.test_dataloader.dataset.pipeline,
+                    export_model(model.cpu().eval(), osp.join(tmp, 'export'), pipeline,
                                  dict(classes=('background', 'foreground')))
                 except ValueError as e:  # not exportable (e.g. SAM 2 parts): PyTorch rows only
                     print(f'[benchmark] {name}: no ONNX export ({e})')
@@ -230,15 +235,13 @@ def inference_rows(args, configs):
 
 
 def pytorch_rows(model, name, size, args):
+    """Images/s of ``model.predict`` (detector included) for a model that does not export."""
     rows = []
     for n in args.infer_batches:
-        data = model.data_preprocessor(batch(3, n, size), False)
-        model.eval()
-
-        def run():
-            with torch.inference_mode():
-                model.predict(data['inputs'], copy.deepcopy(data['data_samples']))
-        t = timed(run, args.steps // 2 + 1, 1, args.device)
+        data = model.eval().data_preprocessor(batch(3, n, size), False)
+        with torch.inference_mode():
+            t = timed(lambda: model.predict(data['inputs'], copy.deepcopy(data['data_samples'])),
+                      args.steps // 2 + 1, 1, args.device)
         rows.append((f'{name} {size} px, pytorch (predict), batch {n}', f'{n / t:9.2f} img/s', ''))
     return rows
 
