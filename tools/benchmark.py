@@ -3,16 +3,13 @@ ONNX Runtime, other models such as SAM 2), in one run.
 
     python tools/benchmark.py configs/amsam_isic_8shot.py --steps 10 [--device cuda] [--profile]
     python tools/benchmark.py configs/amsam_isic_8shot.py --compare configs/amsam-sam2_isic_8shot.py \
-        --infer-sizes 256 1024
+        configs/amsam-sam2_isic_8shot.py@hiera_s --infer-sizes 256 1024
 
 Random weights (no checkpoint needed): SAM parts are built with ``sam_checkpoint=None`` and the YOLO prompter from
-``yolov8n.yaml`` unless its weights file exists. Each bi-level step sees the same two 256 px images (one D1, one
-D2 batch of size 1: the paper's setting), as every epoch revisits the few-shot set; the batch rows use D1 and D2
-batches of 1, 4 and 8 images (cache on, first-order). Inference rows (``mmseg_amsam.apis.inference_speed``): images/s
-of encoder + decoder in PyTorch and, for models that export, in ONNX Runtime (CPU), at each ``--infer-sizes`` and
-``--infer-batches`` (export to a temporary folder; the detector is excluded). Prints the median step time after
-warm-up, images/s, peak memory and the ratios.
-"""
+``yolov8n.yaml`` unless its weights file exists. Each bi-level step sees the same two 256 px images (D1, D2 batches
+of 1: the paper's setting); the batch rows use D1 and D2 batches of 1, 4 and 8 (cache on, first-order). Inference
+rows (``apis.inference_speed``, detector excluded): images/s of encoder + decoder in PyTorch and ONNX Runtime (CPU;
+exported to a temporary folder) at each ``--infer-sizes`` x ``--infer-batches``. Prints medians after warm-up."""
 import argparse
 import copy
 import os
@@ -47,7 +44,7 @@ def parse_args():
     p.add_argument('--train-batches', type=int, nargs='+', default=[1, 4, 8], help='D1 / D2 batch sizes timed')
     p.add_argument('--infer-batches', type=int, nargs='+', default=[1, 8], help='PyTorch vs ONNX Runtime batches')
     p.add_argument('--infer-sizes', type=int, nargs='+', default=[256], help='input sizes of the inference rows')
-    p.add_argument('--compare', nargs='*', default=[], help='more configs for the inference rows (e.g. SAM 2)')
+    p.add_argument('--compare', nargs='*', default=[], help='more CONFIG[@ARCH] for the inference rows (SAM 2)')
     p.add_argument('--no-onnx', action='store_true', help='skip the inference rows')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch default)')
@@ -202,9 +199,11 @@ def inference_rows(args, configs):
     from mmseg_amsam.apis.inference_speed import measure_speed
     from mmseg_amsam.apis.onnx_export import export_model
     rows = []
-    for config in configs:
+    for config in configs:  # CONFIG or CONFIG@ARCH (another image encoder, e.g. @hiera_s)
+        config, _, arch = config.partition('@')
         cfg = Config.fromfile(config)
-        name = osp.splitext(osp.basename(config))[0]
+        cfg.model.backbone.arch = arch or cfg.model.backbone.arch
+        name = osp.splitext(osp.basename(config))[0] + (f'@{arch}' if arch else '')
         pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
         if config != args.config:  # another model (e.g. SAM 2): its cached first-order step at batch 1 too
             model, ow = build(cfg, args)
