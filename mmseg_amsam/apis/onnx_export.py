@@ -5,6 +5,10 @@ export of the prompter's detector) and ``manifest.json`` (``onnx_manifest``). Th
     from mmseg_amsam.apis.onnx_export import export_from_config
     manifest = export_from_config('configs/amsam_demo.py', 'work_dirs/amsam_demo/best.pth', 'exports/demo')
 
+SAM (ViT) and SAM 2 (Hiera) models both export; for SAM 2 the encoder graph has three outputs (``image_embeddings``,
+``high_res_feat_s0``, ``high_res_feat_s1``), the decoder graphs take them as their first inputs and the manifest
+says so (``model.family``, ``features``). The input size is fixed per export (``img_size``), the batch is dynamic.
+
 Refused with one message (``ValueError``): models that are not AM-SAM (the baselines), several prompts per image
 (``class_prompts``: not supported yet), ``calibration='batch'`` (mixes the images of a batch), a prompter other
 than ``YOLOBoxPrompter`` or none (the GT-mask prompter needs labels; mmdet detectors are not exported), the box
@@ -20,9 +24,12 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .onnx_graphs import BoxDecoderGraph, BoxlessDecoderGraph, EncoderGraph
+from .onnx_graphs import BoxDecoderGraph, BoxlessDecoderGraph, EncoderGraph, feature_names
 from .onnx_manifest import is_our_export, package_versions, sha256_of, write_manifest
 
+# (image encoder, decode head) -> the manifest's model family
+SUPPORTED_PARTS = {('SAMImageEncoder', 'CalibratedMaskDecoder'): 'sam',
+                   ('SAM2ImageEncoder', 'CalibratedSAM2MaskDecoder'): 'sam2'}
 GRAPHS = dict(encoder='image_encoder.onnx', box_decoder='prompt_decoder.onnx',
               boxless_decoder='prompt_decoder_boxless.onnx', detector='yolo.onnx')
 DEFAULT_OPSET = 17
@@ -37,10 +44,10 @@ def check_exportable(model) -> None:
     if getattr(model, 'class_prompts', False):
         raise ValueError('ONNX export of multi-class AM-SAM (class_prompts=True: several prompts per image) is not '
                          'supported yet; export a binary model (one prompt per image)')
-    if type(model.backbone).__name__ != 'SAMImageEncoder' or type(model.decode_head).__name__ != \
-            'CalibratedMaskDecoder':
-        raise ValueError(f'ONNX export supports SAMImageEncoder + CalibratedMaskDecoder, got '
-                         f'{type(model.backbone).__name__} + {type(model.decode_head).__name__}')
+    parts = (type(model.backbone).__name__, type(model.decode_head).__name__)
+    if parts not in SUPPORTED_PARTS:
+        raise ValueError('ONNX export supports SAM (SAMImageEncoder + CalibratedMaskDecoder) and SAM 2 '
+                         '(SAM2ImageEncoder + CalibratedSAM2MaskDecoder) models, got ' + ' + '.join(parts))
     if model.decode_head.calibration.mode == 'batch':
         raise ValueError("calibration='batch' cannot be exported: it averages over the images of a batch (eq. 11), "
                          "so an image's mask depends on its batch-mates. Use 'sample' (the same at batch size 1, "
@@ -123,31 +130,45 @@ def export_graphs(model, out_dir: str, opset: int = DEFAULT_OPSET) -> dict:
     model = model.eval()
     s = int(model.img_size)
     image = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 3, s, s)).astype(np.float32))
+    names = list(feature_names(model))  # the encoder's outputs, the decoders' first inputs
     encoder = EncoderGraph(model).cpu().float()
-    _onnx_export(encoder, (image, ), osp.join(out_dir, GRAPHS['encoder']), ['image'], ['image_embeddings'], opset)
+    _onnx_export(encoder, (image, ), osp.join(out_dir, GRAPHS['encoder']), ['image'], names, opset)
     with torch.no_grad():
-        embeddings = encoder(image)
+        features = encoder(image)
+    features = tuple(features) if isinstance(features, (tuple, list)) else (features, )
     graphs = dict(encoder=GRAPHS['encoder'])
     if model.prompter is not None:
         boxes = torch.tensor([[0.1 * s, 0.2 * s, 0.7 * s, 0.9 * s], [0.0, 0.0, s, s]])
-        _onnx_export(BoxDecoderGraph(model).cpu().float(), (embeddings, boxes),
-                     osp.join(out_dir, GRAPHS['box_decoder']), ['image_embeddings', 'boxes'], ['logits'], opset)
+        _onnx_export(BoxDecoderGraph(model).cpu().float(), (*features, boxes),
+                     osp.join(out_dir, GRAPHS['box_decoder']), names + ['boxes'], ['logits'], opset)
         graphs['box_decoder'] = GRAPHS['box_decoder']
         export_yolo(model.prompter, out_dir, opset)
         graphs['detector'] = GRAPHS['detector']
     if model.prompter is None or model.prompter.fallback == 'none':  # box-less images exist
-        _onnx_export(BoxlessDecoderGraph(model).cpu().float(), (embeddings, ),
-                     osp.join(out_dir, GRAPHS['boxless_decoder']), ['image_embeddings'], ['logits'], opset)
+        _onnx_export(BoxlessDecoderGraph(model).cpu().float(), features,
+                     osp.join(out_dir, GRAPHS['boxless_decoder']), names, ['logits'], opset)
         graphs['boxless_decoder'] = GRAPHS['boxless_decoder']
     return graphs
+
+
+def model_info(model) -> dict:
+    """Which kind of model was exported: ``family`` 'sam' (SAM ViT) or 'sam2' (SAM 2 Hiera), the parts' types and
+    the encoder's arch."""
+    parts = (type(model.backbone).__name__, type(model.decode_head).__name__)
+    return dict(family=SUPPORTED_PARTS[parts], backbone=parts[0], arch=getattr(model.backbone, 'arch', None),
+                prompt_encoder=type(model.prompt_encoder).__name__, decode_head=parts[1])
 
 
 def manifest_fields(model, graphs: dict, test_pipeline, dataset_meta: dict, opset: int, source: dict) -> dict:
     head = model.decode_head
     meta = dict(classes=list(dataset_meta.get('classes', ())), palette=[list(map(int, c)) for c in
                                                                         dataset_meta.get('palette', ())])
+    names = list(feature_names(model))
+    inputs = dict(image='(N, 3, S, S) float32, normalised', boxes='(N, 4) float32 xyxy in SAM input px')
+    if len(names) > 1:
+        inputs.update(high_res_feat_s0='(N, C/8, S/4, S/4) float32', high_res_feat_s1='(N, C/4, S/8, S/8) float32')
     return dict(img_size=int(model.img_size), num_classes=int(head.num_classes), opset=opset, graphs=graphs,
-                inputs=dict(image='(N, 3, S, S) float32, normalised', boxes='(N, 4) float32 xyxy in SAM input px'),
+                model=model_info(model), features=names, inputs=inputs,
                 preprocess=preprocess_info(model, test_pipeline), dataset_meta=meta,
                 postprocess=dict(align_corners=bool(head.align_corners), threshold=getattr(head, 'threshold', None)),
                 prompter=prompter_info(model.prompter), learnable_prompt=model.learnable_prompt is not None,

@@ -8,9 +8,10 @@ The path is the PyTorch one with the networks replaced: the config's test pipeli
 (from the manifest), our YOLO prompter on ``yolo.onnx`` (``ONNXYOLOBoxPrompter``: same detection, box choice and
 mapping code), the encoder graph, the decoder graphs (a batch mixing images with and without a box is split as
 ``AMSAM.decode_from`` splits it) and mmseg's ``postprocess_result`` (padding, flip, resize to the original size).
+SAM 2 exports: the encoder's three outputs (manifest ``features``) are passed to the decoders by name, split alike.
 """
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -22,6 +23,9 @@ from ..models.segmentors.amsam import check_input_size
 from .inferencer import AMSAMInferencer
 from .onnx_manifest import read_manifest
 from .onnx_prompter import ONNXYOLOBoxPrompter
+
+FEATURES_SAM = ('image_embeddings', )  # exports whose manifest has no 'features' (before SAM 2 support)
+Features = Union[np.ndarray, Tuple[np.ndarray, ...]]
 
 
 def _tuples(obj):
@@ -63,6 +67,8 @@ class ONNXSegmentor(BaseSegmentor):
         self.dataset_meta = dict(classes=tuple(manifest['dataset_meta']['classes']),
                                  palette=[list(c) for c in manifest['dataset_meta']['palette']])
         graphs = manifest['graphs']
+        self.features = list(manifest.get('features', FEATURES_SAM))  # the encoder's outputs, by name
+        self.family = manifest.get('model', {}).get('family', 'sam')
         self.sessions = {name: ort_session(osp.join(export_dir, graphs[name]), providers, threads)
                          for name in ('encoder', 'box_decoder', 'boxless_decoder') if name in graphs}
         settings = manifest.get('prompter')
@@ -72,13 +78,20 @@ class ONNXSegmentor(BaseSegmentor):
         self.test_pipeline = _tuples(manifest['preprocess']['test_pipeline'])
 
     # ---- the exported graphs ----------------------------------------------------------------------------------
-    def encode(self, images: np.ndarray) -> np.ndarray:
-        """Normalised ``(N, 3, S, S)`` images -> image embeddings."""
-        return self.sessions['encoder'].run(None, {'image': np.ascontiguousarray(images, np.float32)})[0]
+    def encode(self, images: np.ndarray) -> Features:
+        """Normalised ``(N, 3, S, S)`` images -> the image embeddings (SAM), or the tuple ``(image_embeddings,
+        high_res_feat_s0, high_res_feat_s1)`` (SAM 2: ``self.features``)."""
+        outputs = self.sessions['encoder'].run(self.features, {'image': np.ascontiguousarray(images, np.float32)})
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
-    def decode(self, embeddings: np.ndarray, boxes: Optional[np.ndarray], has_box: Optional[np.ndarray]) -> np.ndarray:
-        """Class logits ``(N, K, S, S)``; ``has_box`` False (or None: no prompter) decodes with no sparse token."""
-        n = embeddings.shape[0]
+    def decode(self, embeddings: Features, boxes: Optional[np.ndarray], has_box: Optional[np.ndarray]) -> np.ndarray:
+        """Class logits ``(N, K, S, S)`` from what :meth:`encode` gives; ``has_box`` False (or None: no prompter)
+        decodes with no sparse token. A mixed batch is split between the two decoder graphs, every feature alike."""
+        features = tuple(embeddings) if isinstance(embeddings, (tuple, list)) else (embeddings, )
+        if len(features) != len(self.features):
+            raise ValueError(f'this export decodes {len(self.features)} encoder outputs ({", ".join(self.features)}), '
+                             f'got {len(features)}')
+        n = features[0].shape[0]
         with_box = np.zeros(n, bool) if has_box is None else np.asarray(has_box, bool)
         out = None
         for rows, name in ((np.flatnonzero(with_box), 'box_decoder'), (np.flatnonzero(~with_box), 'boxless_decoder')):
@@ -87,7 +100,9 @@ class ONNXSegmentor(BaseSegmentor):
             if name not in self.sessions:
                 raise ValueError(f'this export has no {name} graph: the model never decodes '
                                  f"{'box-less' if name == 'boxless_decoder' else 'boxed'} images")
-            feeds = {'image_embeddings': np.ascontiguousarray(embeddings[rows])}
+            wanted = {i.name for i in self.sessions[name].get_inputs()}  # a feature the head ignores is no input
+            feeds = {key: np.ascontiguousarray(f[rows], np.float32) for key, f in zip(self.features, features)
+                     if key in wanted}
             if name == 'box_decoder':
                 feeds['boxes'] = np.ascontiguousarray(boxes[rows], np.float32)
             logits = self.sessions[name].run(None, feeds)[0]
@@ -109,7 +124,10 @@ class ONNXSegmentor(BaseSegmentor):
         return self.postprocess_result(torch.from_numpy(logits).to(inputs.device), data_samples)
 
     def extract_feat(self, inputs):
-        return torch.from_numpy(self.encode(inputs.cpu().numpy()))
+        features = self.encode(inputs.cpu().numpy())
+        if isinstance(features, tuple):
+            return tuple(torch.from_numpy(f) for f in features)
+        return torch.from_numpy(features)
 
     def encode_decode(self, inputs, batch_img_metas):
         raise NotImplementedError('ONNXSegmentor: use predict()')

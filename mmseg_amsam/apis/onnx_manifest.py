@@ -1,6 +1,9 @@
 """``manifest.json`` of an ONNX export: what the runtime needs besides the graphs, and the SHA-256 of every file.
 
-    dict(format='mmseg_amsam.onnx', format_version=1, img_size=..., graphs=dict(encoder='image_encoder.onnx', ...),
+    dict(format='mmseg_amsam.onnx', format_version=1 (SAM) | 2 (SAM 2), img_size=...,
+         graphs=dict(encoder='image_encoder.onnx', ...),
+         model=dict(family='sam' | 'sam2', backbone=..., arch=..., prompt_encoder=..., decode_head=...),
+         features=['image_embeddings'] | ['image_embeddings', 'high_res_feat_s0', 'high_res_feat_s1'],
          preprocess=dict(mean=..., std=..., bgr_to_rgb=..., pad_val=..., data_preprocessor=..., test_pipeline=...),
          dataset_meta=dict(classes=..., palette=...), postprocess=dict(align_corners=..., threshold=...),
          prompter=None | dict(type='YOLOBoxPrompter', detector='yolo.onnx', conf=..., class_ids=..., ...),
@@ -17,7 +20,9 @@ import os.path as osp
 from typing import Dict
 
 FORMAT = 'mmseg_amsam.onnx'
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # SAM exports: one encoder output (readers of version 1 read them)
+FORMAT_VERSION_SAM2 = 2  # SAM 2 exports: three encoder outputs (a version-1 reader would feed one)
+READABLE_VERSIONS = (FORMAT_VERSION, FORMAT_VERSION_SAM2)
 MANIFEST = 'manifest.json'
 
 
@@ -55,7 +60,8 @@ def write_manifest(out_dir: str, manifest: dict) -> dict:
             rel = osp.relpath(osp.join(root, name), out_dir).replace(os.sep, '/')
             if rel != MANIFEST:
                 files[rel] = sha256_of(osp.join(root, name))
-    manifest = dict(format=FORMAT, format_version=FORMAT_VERSION, **manifest, files=dict(sorted(files.items())))
+    version = FORMAT_VERSION if len(manifest.get('features', ('image_embeddings', ))) == 1 else FORMAT_VERSION_SAM2
+    manifest = dict(format=FORMAT, format_version=version, **manifest, files=dict(sorted(files.items())))
     with open(osp.join(out_dir, MANIFEST), 'w') as f:
         json.dump(manifest, f, indent=1)
     return manifest
@@ -85,9 +91,10 @@ def read_manifest(export_dir: str, verify: bool = True) -> dict:
         raise ExportIntegrityError(f'{path} is not valid JSON ({exc}); export the model again') from None
     if not isinstance(manifest, dict) or manifest.get('format') != FORMAT:
         raise ExportIntegrityError(f'{path} is not the manifest of an mmseg_amsam ONNX export')
-    if manifest.get('format_version') != FORMAT_VERSION:
+    if manifest.get('format_version') not in READABLE_VERSIONS:
         raise ExportIntegrityError(f'{path} has format_version {manifest.get("format_version")!r}; this version of '
-                                   f'mmseg_amsam reads {FORMAT_VERSION}: export the model again')
+                                   f'mmseg_amsam reads {" and ".join(map(str, READABLE_VERSIONS))}: export the model '
+                                   'again')
     if verify:
         for name, digest in manifest.get('files', {}).items():
             file = osp.join(export_dir, name)

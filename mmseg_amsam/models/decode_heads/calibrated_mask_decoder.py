@@ -95,18 +95,19 @@ class CalibratedMaskDecoder(BaseDecodeHead):
         self.checkpoint = checkpoint
         if checkpoint:
             self._load_sam_decoder(checkpoint)
-        for p in self.decoder.parameters():
-            p.requires_grad_(False)
-        for name, p in self.decoder.named_parameters():
-            if name.startswith(tuple(trainable)):
-                p.requires_grad_(True)
-        used = range(1) if mask_output == 'single' else \
-            range(self.first_output, self.first_output + self.outputs_per_prompt)
-        for i, mlp in enumerate(self.decoder.output_hypernetworks_mlps):
-            if i not in used:  # e.g. SAM's single-mask token 0: its mask is dropped, it would get no gradient
-                mlp.requires_grad_(False)
+        self.freeze_all_but(trainable, self.outputs_per_prompt)
         self.num_lora_layers = add_lora_to_attention(self.decoder.transformer, lora_rank) if lora_rank else 0
         self.calibration = MaskCalibration(transformer_dim // 8, calibration, alpha)
+
+    def freeze_all_but(self, trainable: Sequence[str], outputs: int) -> None:
+        """Freeze the decoder except the ``trainable`` parts; the hypernetwork MLPs of masks that are never output
+        (e.g. SAM's single-mask token 0) stay frozen too: they would get no gradient."""
+        for name, p in self.decoder.named_parameters():
+            p.requires_grad_(name.startswith(tuple(trainable)))
+        used = range(1) if self.mask_output == 'single' else range(self.first_output, self.first_output + outputs)
+        for i, mlp in enumerate(self.decoder.output_hypernetworks_mlps):
+            if i not in used:
+                mlp.requires_grad_(False)
 
     def _load_sam_decoder(self, path: str) -> None:
         state = load_sam_state_dict(path, 'mask_decoder.')

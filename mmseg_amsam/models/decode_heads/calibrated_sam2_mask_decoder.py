@@ -67,15 +67,7 @@ class CalibratedSAM2MaskDecoder(CalibratedMaskDecoder):
         self.checkpoint = checkpoint
         if checkpoint:
             self._load_sam2_decoder(checkpoint)
-        for p in self.decoder.parameters():
-            p.requires_grad_(False)
-        for name, p in self.decoder.named_parameters():
-            if name.startswith(tuple(trainable)):
-                p.requires_grad_(True)
-        used = range(1) if mask_output == 'single' else range(self.first_output, self.first_output + num_classes)
-        for i, mlp in enumerate(self.decoder.output_hypernetworks_mlps):
-            if i not in used:  # e.g. SAM's single-mask token 0: its mask is dropped, it would get no gradient
-                mlp.requires_grad_(False)
+        self.freeze_all_but(trainable, num_classes)
         self.lora_rank = lora_rank
         self.num_lora_layers = add_lora_to_attention(self.decoder.transformer, lora_rank) if lora_rank else 0
         self.calibration = MaskCalibration(transformer_dim // 8, calibration, alpha)

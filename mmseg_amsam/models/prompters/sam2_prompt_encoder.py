@@ -1,5 +1,5 @@
 """SAM 2's prompt encoder (frozen), with the interface of ``SAMPromptEncoder``: one box per image -> sparse tokens."""
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 from mmseg.registry import MODELS
@@ -33,21 +33,8 @@ class SAM2PromptEncoder(SAMPromptEncoder):
             load_sam2_state_into(self.prompt_encoder, state, checkpoint, 'SAM 2 prompt encoder')
         freeze(self.prompt_encoder)
 
-    @torch.no_grad()
-    def forward(self, boxes: Optional[torch.Tensor], has_box: Optional[torch.Tensor],
-                batch_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        pe = self.prompt_encoder
-        dim = pe.embed_dim
-        device = pe.no_mask_embed.weight.device
-        if boxes is None or has_box is None or not bool(has_box.any()):
-            sparse = torch.empty(batch_size, 0, dim, device=device)
-        else:
-            coords = boxes.to(device).float().reshape(-1, 2, 2)
-            labels = torch.tensor([[2, 3]], dtype=torch.int, device=device).repeat(coords.shape[0], 1)
-            sparse, _ = pe(points=(coords, labels), boxes=None, masks=None)  # (B, 3, C): corners + padding point
-            if not bool(has_box.all()):
-                pad = pe.not_a_point_embed.weight.expand(batch_size, sparse.shape[1], dim)
-                sparse = torch.where(has_box.to(device).view(-1, 1, 1), sparse, pad)
-        h, w = pe.image_embedding_size
-        dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(batch_size, -1, h, w)
-        return sparse, dense
+    def box_tokens(self, boxes: torch.Tensor) -> torch.Tensor:
+        """As ``SAM2ImagePredictor``: the corners as points labelled 2 and 3, then a padding point: ``(B, 3, C)``."""
+        coords = boxes.reshape(-1, 2, 2)
+        labels = torch.tensor([[2, 3]], dtype=torch.int, device=boxes.device).repeat(coords.shape[0], 1)
+        return self.prompt_encoder(points=(coords, labels), boxes=None, masks=None)[0]

@@ -55,6 +55,10 @@ class SAMPromptEncoder(BaseModule):
         finally:
             layer.positional_encoding_gaussian_matrix = matrix
 
+    def box_tokens(self, boxes: torch.Tensor) -> torch.Tensor:
+        """``(B, 4)`` xyxy boxes -> sparse tokens ``(B, T, C)``, the two box corners first."""
+        return self.prompt_encoder(points=None, boxes=boxes, masks=None)[0]  # (B, 2, C): the box corners
+
     @torch.no_grad()
     def forward(self, boxes: Optional[torch.Tensor], has_box: Optional[torch.Tensor],
                 batch_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -64,9 +68,9 @@ class SAMPromptEncoder(BaseModule):
         if boxes is None or has_box is None or not bool(has_box.any()):
             sparse = torch.empty(batch_size, 0, dim, device=device)
         else:
-            sparse, _ = pe(points=None, boxes=boxes.to(device).float(), masks=None)  # (B, 2, C): the box corners
+            sparse = self.box_tokens(boxes.to(device).float())
             if not bool(has_box.all()):
-                pad = pe.not_a_point_embed.weight.expand(batch_size, 2, dim)
+                pad = pe.not_a_point_embed.weight.expand(batch_size, sparse.shape[1], dim)
                 sparse = torch.where(has_box.to(device).view(-1, 1, 1), sparse, pad)
         h, w = pe.image_embedding_size
         dense = pe.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(batch_size, -1, h, w)
