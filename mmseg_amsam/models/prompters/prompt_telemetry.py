@@ -10,8 +10,8 @@ class PromptTelemetry:
     """Per-image prompt records summed into a few numbers.
 
     ``add(detected, iou)`` once per prompt (an image, or an image's class with class prompts): ``detected`` False
-    means the prompter fell back (whole-image box or no box); ``iou`` is the IoU of the prompt SAM got with the box of the ground-truth mask
-    (None when the image has no ground truth or an empty one). :meth:`summary` gives:
+    means the prompter fell back (whole-image box or no box); ``iou`` is the IoU of the prompt SAM got with the box
+    of the ground-truth mask (None when the image has no ground truth or an empty one). :meth:`summary` gives:
 
     * ``prompts``: images prompted; ``detections`` / ``fallbacks``: with / without a detected box;
     * ``detection_rate`` = detections / prompts;
