@@ -21,7 +21,8 @@ class AMSAM(BaseSegmentor):
     """AM-SAM segmentor.
 
     Args:
-        backbone: the frozen image encoder (``SAMImageEncoder``).
+        backbone: the frozen image encoder (``SAMImageEncoder``; SAM 2: ``SAM2ImageEncoder``, whose output is a
+            tuple with the high-resolution features, with ``SAM2PromptEncoder`` and ``CalibratedSAM2MaskDecoder``).
         decode_head: ``CalibratedMaskDecoder`` (LoRA + calibration; holds the loss ``loss_decode``: by default
             ``0.2 * CE + 0.8 * Dice``, i.e. eq. 5 with lambda = 0.8, on the low-resolution logits).
         prompt_encoder: SAM's frozen prompt encoder (``SAMPromptEncoder``).
