@@ -219,7 +219,7 @@ def inference_rows(args, configs):
                 try:
                     export_model(model.cpu().eval(), osp.join(tmp, 'export'), pipeline,
                                  dict(classes=('background', 'foreground')))
-                except ValueError as e:  # not exportable (e.g. SAM 2 parts): PyTorch rows only
+                except ValueError as e:  # not exportable (e.g. calibration='batch'): PyTorch rows only
                     print(f'[benchmark] {name}: no ONNX export ({e})')
                     rows += pytorch_rows(model.to(args.device), name, size, args)
                     continue

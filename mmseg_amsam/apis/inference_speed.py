@@ -6,7 +6,8 @@
     #  ...), ..., ] and each ONNX Runtime row has max_abs_diff (its logits vs PyTorch's on the same input)
 
 What is timed, for both backends alike: normalised ``(N, 3, S, S)`` images with one box each -> class logits at
-``S x S`` (image encoder + prompt encoder + learned prompt + calibrated decoder + upsampling). The detector, the
+``S x S`` (image encoder + prompt encoder + learned prompt + calibrated decoder + upsampling; SAM and SAM 2 models
+alike: a SAM 2 encoder's three features go to the decoder in both backends). The detector, the
 data pipeline and the resize to the original size are excluded (the same code runs them for both backends).
 PyTorch runs the encoder directly (no embedding cache: the same input would otherwise be a cache hit), under
 ``torch.inference_mode``, on the model's device; ONNX Runtime on CPU with as many intra-op threads as torch uses.
