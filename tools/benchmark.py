@@ -194,10 +194,10 @@ def main():
 
 
 def inference_rows(args, configs):
-    """(name, images/s, note) of PyTorch and ONNX Runtime inference for each config and size (module doc)."""
+    """PyTorch and ONNX Runtime inference rows for each config and size (module doc)."""
     import tempfile
+    from mmseg_amsam.apis import export_model
     from mmseg_amsam.apis.inference_speed import measure_speed
-    from mmseg_amsam.apis.onnx_export import export_model
     rows = []
     for config in configs:  # CONFIG or CONFIG@ARCH (another image encoder, e.g. @hiera_s)
         config, _, arch = config.partition('@')
@@ -207,6 +207,7 @@ def inference_rows(args, configs):
         pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
         if config != args.config:  # another model (e.g. SAM 2): its cached first-order step at batch 1 too
             model, ow = build(cfg, args)
+            torch.set_num_threads(args.threads or os.cpu_count())  # building the YOLO may have lowered it
             data = dict(lower=batch(1, 1, args.img_size), upper=batch(2, 1, args.img_size))
             t = timed(lambda: bilevel_train_step(model, copy.deepcopy(data), ow), args.steps, args.warmup,
                       args.device)
@@ -214,7 +215,8 @@ def inference_rows(args, configs):
         for size in args.infer_sizes:
             model, _ = build(cfg, args, size)
             model.embedding_cache = None
-            threads = torch.get_num_threads()  # ultralytics' export lowers it
+            threads = args.threads or os.cpu_count()  # building the YOLO and ultralytics' export lower it
+            torch.set_num_threads(threads)
             with tempfile.TemporaryDirectory() as tmp:
                 try:
                     export_model(model.cpu().eval(), osp.join(tmp, 'export'), pipeline,
@@ -233,8 +235,7 @@ def inference_rows(args, configs):
     return rows
 
 
-def pytorch_rows(model, name, size, args):
-    """Images/s of ``model.predict`` (detector included) for a model that does not export."""
+def pytorch_rows(model, name, size, args):  # images/s of ``model.predict`` (detector included): no export
     rows = []
     for n in args.infer_batches:
         data = model.eval().data_preprocessor(batch(3, n, size), False)

@@ -46,7 +46,9 @@ def measure_speed(model, export_dir: str, batch_sizes: Sequence[int] = (1, 8), r
     """Rows ``dict(backend, batch_size, images_per_s, seconds_per_batch)`` (module doc); ``threads``: ONNX Runtime
     intra-op threads (default ``torch.get_num_threads()``). ``export_dir`` must be an export of ``model``
     (``onnx_export``) with a box decoder (a model with a prompter)."""
-    onnx = ONNXSegmentor(export_dir, threads=threads or torch.get_num_threads())
+    threads = threads or torch.get_num_threads()
+    onnx = ONNXSegmentor(export_dir, threads=threads)
+    torch.set_num_threads(threads)  # both backends at the same thread count (loading ultralytics may lower torch's)
     if 'box_decoder' not in onnx.sessions:
         raise ValueError(f'{export_dir} has no box decoder (a model without prompter): nothing to compare')
     model = model.eval()
