@@ -28,7 +28,8 @@ test: setup
 	$(PY) -m pytest -q tests
 
 benchmark: setup
-	$(PY) tools/benchmark.py configs/amsam_isic_8shot.py
+	$(PY) tools/benchmark.py configs/amsam_isic_8shot.py --compare configs/amsam-sam2_isic_8shot.py \
+		configs/amsam-sam2_isic_8shot.py@hiera_s
 
 toy-table: setup
 	$(PY) tools/toy_table.py --out work_dirs/toy_table
