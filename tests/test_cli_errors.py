@@ -101,6 +101,19 @@ def test_missing_config_file(tmp_path, capsys):
                                        'are in configs/ (e.g. configs/amsam_isic_4shot.py, configs/amsam_demo.py)\n')
 
 
+def test_a_dict_in_cfg_options_is_one_message(demo_config, capsys):
+    from mmseg_amsam.apis.cli_errors import CFG_OPTIONS_HINT
+    tool = load_tool('train')
+    config = demo_config  # its data exist: the string value reaches the model build
+    for value, raised in (("dict(type='MaskBoxPrompter',fallback='none')", RecursionError),  # DictAction recurses
+                          ("dict(type='MaskBoxPrompter')", TypeError)):  # kept as a string, refused at build
+        argv = [config, '--cfg-options', f'model.prompter={value}']
+        assert run_cli(tool.main, argv) == 2
+        assert one_message(capsys) == f'{CFG_OPTIONS_HINT}\n'
+        with pytest.raises(raised):
+            run_cli(tool.main, argv + ['--debug'])
+
+
 def test_wrong_sam_architecture_is_one_message_without_the_start_up_log(demo_config, sam_files, tmp_path, capsys):
     _, wrong = sam_files
     tool = load_tool('train')

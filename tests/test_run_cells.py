@@ -100,3 +100,11 @@ def test_finished_cells_are_skipped_and_tabled_with_mean_and_std(capsys, tmp_pat
 def test_unknown_config_is_one_clear_error(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="no config for 'nosuch_isic' at 4 shots"):
         run_cells.main(['--configs', 'nosuch_isic', '--shots', '4', '--out', str(tmp_path), '--dry-run'])
+
+
+def test_a_name_without_its_k_shot_config_uses_another_k_with_the_seeded_split(capsys, tmp_path):
+    lines = dry_run(capsys, '--configs', 'amsam-sam2_isic', '--shots', '4', '--seeds', '1', '--out', str(tmp_path))
+    train = shlex.split(lines[1])
+    assert train[2] == 'configs/amsam-sam2_isic_8shot.py'  # only the 8-shot file ships; the split is the override
+    assert 'train_dataloader.dataset.ann_file=splits/train_4shot_seed1.txt' in train
+    assert lines[0] == '# amsam-sam2_isic_4shot seed 1 (to run)'

@@ -89,12 +89,14 @@ def output_names(paths):
 
 
 def prompt_summary(records, warn_fallback_rate=None):
-    """Detections / fallbacks over the images (None without a prompter); warns once when too many fell back."""
-    flags = [f for r in records if 'fallback' in r for f in (r['fallback'] if isinstance(r['fallback'], list)
-                                                               else [r['fallback']])]  # one per prompt
+    """Detections / fallbacks over the images (None without a prompter); warns once when too many fell back.
+    A multi-class model prompts each image once per class: ``prompts`` (images x classes) replaces ``images``."""
+    per_class = any(isinstance(r.get('fallback'), list) for r in records)
+    flags = [f for r in records if 'fallback' in r for f in (r['fallback'] if per_class else [r['fallback']])]
     if not flags:
         return None
-    summary = dict(images=len(flags), detections=flags.count(False), fallbacks=flags.count(True))
+    summary = {'prompts' if per_class else 'images': len(flags), 'detections': flags.count(False),
+               'fallbacks': flags.count(True)}
     from mmseg_amsam.models.prompters.prompt_telemetry import fallback_warning
     warning = fallback_warning(summary['fallbacks'], len(flags), warn_fallback_rate)
     if warning:

@@ -9,7 +9,8 @@ What counts as a user error (the one place this is decided, :func:`is_user_error
 * a missing or inaccessible path (``FileNotFoundError``, ``NotADirectoryError``, ``IsADirectoryError``,
   ``PermissionError``): their messages name the file;
 * ``ValueError`` / ``FileExistsError`` raised by our own code (config and data checks that name the field);
-* config errors from mmengine: a syntax error in the config file, an unknown ``type`` (registry ``KeyError``).
+* config errors from mmengine: a syntax error in the config file, an unknown ``type`` (registry ``KeyError``), a
+  ``--cfg-options`` value its ``DictAction`` cannot parse (``dict(...)``: it recurses until a ``RecursionError``).
 
 Anything else is a bug and keeps its traceback. :func:`held_console` keeps the Runner's start-up log (environment,
 full config: ~330 lines) off the console until the run is ready, so a refusal is the last and only thing printed.
@@ -56,9 +57,31 @@ def _raised_in_our_code(exc: BaseException) -> bool:
     return last is not None and osp.abspath(last.tb_frame.f_code.co_filename).startswith(OUR_CODE)
 
 
+CFG_OPTIONS_HINT = ("could not parse a --cfg-options value: mmengine's DictAction reads key=value, lists [a,b] and "
+                    'tuples (a,b), not dict(...) or {...}. Set nested keys one by one (e.g. '
+                    'model.prompter.fallback=none model.prompter.conf=0.1), or put the change in a small config file '
+                    'that inherits this one '
+                    "(_base_ = ['./this_config.py']).")
+
+
+def _cfg_options_parse_error(exc: BaseException) -> bool:
+    """mmengine's ``DictAction`` recurses until a ``RecursionError`` on a value like ``dict(a=1, b=2)``, and keeps
+    ``dict(a=1)`` as a string that the registry then refuses to build."""
+    if isinstance(exc, TypeError):
+        return "cfg should be a dict, ConfigDict or Config, but got <class 'str'>" in str(exc)
+    if not isinstance(exc, RecursionError):
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == '_parse_iterable':
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def is_user_error(exc: BaseException) -> bool:
     """True for the errors a user causes and can fix from the message alone (module doc)."""
-    if isinstance(exc, USER_ERRORS):
+    if isinstance(exc, USER_ERRORS) or _cfg_options_parse_error(exc):
         return True
     text = str(exc.args[0]) if exc.args else ''
     if isinstance(exc, SyntaxError) and 'config file' in text:  # mmengine.Config.fromfile
@@ -73,6 +96,8 @@ def is_user_error(exc: BaseException) -> bool:
 
 def user_message(exc: BaseException) -> str:
     """The exception's message without mmengine's ``class `X` in path.py:`` build prefixes."""
+    if _cfg_options_parse_error(exc):
+        return CFG_OPTIONS_HINT
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     if isinstance(exc, OSError) and exc.filename and exc.strerror:  # [Errno 2] No such file or directory: 'x'
         text = f'{exc.strerror}: {exc.filename!r}'

@@ -12,6 +12,7 @@ the choice is optimistic); ``'val'`` selects on a held-out validation subset of 
 training pool, disjoint from every k-shot set of that seed: the *last* ``val_size`` names of the seed's permutation
 (written as ``splits/val_{val_size}_seed{s}.txt``). The test split is never used for selection either way.
 """
+import glob
 import os.path as osp
 import shlex
 import sys
@@ -55,12 +56,16 @@ class Cell:
 
 
 def resolve_config(config_dir: str, name: str, shots: Optional[int]) -> str:
-    """``configs/NAME_Kshot.py`` when it exists, else ``configs/NAME.py`` (the split comes from the override)."""
+    """``configs/NAME_Kshot.py`` when it exists, else ``configs/NAME.py``, else another ``configs/NAME_*shot.py``
+    (the shipped per-k configs differ only in their split file, which the cell's override replaces)."""
     candidates = ([osp.join(config_dir, f'{name}_{shots}shot.py')] if shots else []) + [osp.join(config_dir,
                                                                                                    f'{name}.py')]
     for path in candidates:
         if osp.isfile(path):
             return path
+    others = sorted(glob.glob(osp.join(config_dir, f'{glob.escape(name)}_*shot.py')))
+    if shots and others:
+        return others[0]
     raise FileNotFoundError(f'no config for {name!r} at {shots} shots: looked for {", ".join(candidates)}')
 
 
@@ -148,7 +153,6 @@ def checkpoint_to_test(cell: Cell) -> str:
     if not cell.trains:
         return 'none'
     if cell.bilevel:
-        import glob
         best = sorted(glob.glob(osp.join(cell.work_dir, 'best_mDice_*.pth')), key=osp.getmtime)
         return best[-1] if best else f'$(ls -t {shlex.quote(cell.work_dir)}/best_mDice_*.pth | head -n 1)'
     last = osp.join(cell.work_dir, 'last_checkpoint')
