@@ -112,3 +112,25 @@ def test_random_pipeline_turns_the_cache_off_for_training():
     model.loss(batch['inputs'], batch['data_samples'])
     model.loss(batch['inputs'], batch['data_samples'])
     assert sum(calls) == 2 and len(model.embedding_cache) == 0
+
+
+def test_autocast_and_random_weights_are_part_of_the_key():
+    calls = []
+
+    def encode(x):
+        calls.append(torch.is_autocast_enabled('cpu'))
+        return torch.nn.functional.avg_pool2d(x, 2).to(torch.get_autocast_dtype('cpu') if calls[-1] else x.dtype)
+
+    cache = EmbeddingCache(('owner', ))
+    x = torch.rand(2, 3, 8, 8)
+    fp32 = cache(x, encode)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        low = cache(x, encode)  # not the fp32 entries
+    assert calls == [False, True] and low.dtype == torch.bfloat16 and fp32.dtype == torch.float32
+    assert torch.equal(cache(x, encode), fp32) and len(calls) == 2 and len(cache) == 4
+    # two random-weight encoders (no checkpoint file) have different keys; the same weights the same key
+    torch.manual_seed(0)
+    a = MODELS.build(model_cfg(sam_checkpoint=None).backbone)
+    torch.manual_seed(1)
+    b = MODELS.build(model_cfg(sam_checkpoint=None).backbone)
+    assert a.cache_key != b.cache_key and a.cache_key == copy.deepcopy(a).cache_key

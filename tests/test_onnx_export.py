@@ -4,6 +4,7 @@ import glob
 import json
 import os
 import os.path as osp
+import shutil
 
 import cv2
 import numpy as np
@@ -102,6 +103,29 @@ def test_refuses_what_it_cannot_export(tiny, monkeypatch):
     masks = build_model(model_cfg(prompter=dict(type='MaskBoxPrompter'), embedding_cache=None), seed=0)
     with pytest.raises(ValueError, match='MaskBoxPrompter'):
         check_exportable(masks)
+    point = build_model(model_cfg(prompt_encoder=dict(type='SAMBoxPointPromptEncoder'), embedding_cache=None), seed=0)
+    with pytest.raises(ValueError, match='SAMBoxPointPromptEncoder'):  # its traced point embedding fails at batch > 1
+        check_exportable(point)
+
+
+def test_a_manifest_that_cannot_verify_its_files_is_refused(demo_export, tmp_path):
+    from mmseg_amsam.apis.onnx_manifest import ExportIntegrityError, is_our_export, read_manifest
+    export_dir = demo_export[2]
+    assert is_our_export(export_dir) and read_manifest(export_dir)['files']
+    for edit, match in ((lambda m: m.pop('files'), 'lists no files'),
+                        (lambda m: m['files'].pop(m['graphs']['encoder']), 'not verified by it'),
+                        (lambda m: m['files'].update({'../x.onnx': '0'}), 'outside the export')):
+        copy_dir = tmp_path / f'copy{len(os.listdir(tmp_path))}'
+        shutil.copytree(export_dir, copy_dir)
+        manifest = json.load(open(copy_dir / 'manifest.json'))
+        edit(manifest)
+        json.dump(manifest, open(copy_dir / 'manifest.json', 'w'))
+        with pytest.raises(ExportIntegrityError, match=match):
+            read_manifest(str(copy_dir))
+    extra = tmp_path / 'extra'
+    shutil.copytree(export_dir, extra)
+    (extra / 'notes.txt').write_text('mine')
+    assert not is_our_export(str(extra))  # a file the export did not write: not ours to replace without --force
 
 
 @pytest.fixture(scope='module')

@@ -48,7 +48,8 @@ def measure_speed(model, export_dir: str, batch_sizes: Sequence[int] = (1, 8), r
     (``onnx_export``) with a box decoder (a model with a prompter)."""
     threads = threads or torch.get_num_threads()
     onnx = ONNXSegmentor(export_dir, threads=threads)
-    torch.set_num_threads(threads)  # both backends at the same thread count (loading ultralytics may lower torch's)
+    torch.set_num_threads(threads)  # both backends at the same thread count (loading ultralytics may lower torch's;
+    # the caller's count stays set afterwards: it is the one it asked for)
     if 'box_decoder' not in onnx.sessions:
         raise ValueError(f'{export_dir} has no box decoder (a model without prompter): nothing to compare')
     model = model.eval()

@@ -52,6 +52,10 @@ def check_exportable(model) -> None:
         raise ValueError("calibration='batch' cannot be exported: it averages over the images of a batch (eq. 11), "
                          "so an image's mask depends on its batch-mates. Use 'sample' (the same at batch size 1, "
                          "fixed per image) or 'learned'.")
+    if type(model.prompt_encoder).__name__ not in ('SAMPromptEncoder', 'SAM2PromptEncoder'):  # e.g. the box +
+        # centre point encoder: segment-anything's masked point embedding traces to a ScatterND that fails at batch > 1
+        raise ValueError(f'ONNX export supports SAMPromptEncoder / SAM2PromptEncoder (box prompts); this model has '
+                         f'{type(model.prompt_encoder).__name__}')
     if type(model.data_preprocessor).__name__ != 'SegDataPreProcessor':
         raise ValueError(f'ONNX export needs a SegDataPreProcessor, got {type(model.data_preprocessor).__name__}')
     prompter = model.prompter
@@ -125,7 +129,8 @@ def export_yolo(prompter, out_dir: str, opset: int) -> str:
 
 def export_graphs(model, out_dir: str, opset: int = DEFAULT_OPSET) -> dict:
     """Write the encoder / decoder graphs (and the detector) of ``model`` into ``out_dir``; returns the
-    ``graphs`` entry of the manifest. The model is not changed."""
+    ``graphs`` entry of the manifest. The graphs are deep copies in eval mode; the model is only put in eval mode
+    (frozen parts already are) for the detector export."""
     check_exportable(model)
     model = model.eval()
     s = int(model.img_size)
@@ -181,12 +186,17 @@ def export_model(model, out_dir: str, test_pipeline, dataset_meta: dict, opset: 
     empty or a previous export of ours; anything else needs ``force``. Returns the manifest."""
     check_exportable(model)
     out_dir = osp.abspath(out_dir)
+    protected = {osp.abspath(os.getcwd()), osp.expanduser('~'), osp.abspath(os.sep)}
+    if out_dir in protected or osp.abspath(os.getcwd()).startswith(out_dir + os.sep):
+        raise FileExistsError(f'{out_dir} is the current directory, a parent of it or the home directory: an export '
+                              'replaces OUT_DIR, give a new folder (e.g. exports/NAME)')
     if osp.exists(out_dir):
         if not osp.isdir(out_dir):
             raise FileExistsError(f'{out_dir} exists and is not a directory')
         if os.listdir(out_dir) and not is_our_export(out_dir) and not force:
-            raise FileExistsError(f'{out_dir} is not empty and is not an ONNX export of mmseg_amsam: refusing to '
-                                  'replace it (give another OUT_DIR, or --force to replace it)')
+            raise FileExistsError(f'{out_dir} is not empty and is not an ONNX export of mmseg_amsam (or holds files '
+                                  'the export did not write): refusing to replace it (give another OUT_DIR, or '
+                                  '--force to replace it)')
     os.makedirs(osp.dirname(out_dir), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.partial-', dir=osp.dirname(out_dir))
     umask = os.umask(0)
@@ -199,7 +209,12 @@ def export_model(model, out_dir: str, test_pipeline, dataset_meta: dict, opset: 
         if osp.exists(out_dir):
             old = tempfile.mkdtemp(prefix=f'.{osp.basename(out_dir)}.old-', dir=osp.dirname(out_dir))
             os.rename(out_dir, osp.join(old, 'export'))
-            os.rename(tmp, out_dir)
+            try:
+                os.rename(tmp, out_dir)
+            except BaseException:
+                os.rename(osp.join(old, 'export'), out_dir)  # put the previous export back
+                os.rmdir(old)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.rename(tmp, out_dir)

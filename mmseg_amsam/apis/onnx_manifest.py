@@ -68,10 +68,17 @@ def write_manifest(out_dir: str, manifest: dict) -> dict:
 
 
 def is_our_export(path: str) -> bool:
-    """True when ``path`` holds a ``manifest.json`` written by :func:`write_manifest` (any content check aside)."""
+    """True when ``path`` holds a ``manifest.json`` written by :func:`write_manifest` and nothing but the files it
+    lists (a file added by someone else makes the folder not ours to replace)."""
     try:
         with open(osp.join(path, MANIFEST)) as f:
-            return json.load(f).get('format') == FORMAT
+            manifest = json.load(f)
+        if manifest.get('format') != FORMAT:
+            return False
+        listed = set(manifest.get('files') or {}) | {MANIFEST}
+        present = {osp.relpath(osp.join(root, n), path).replace(os.sep, '/') for root, _, names in os.walk(path)
+                   for n in names}
+        return present <= listed
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -95,8 +102,18 @@ def read_manifest(export_dir: str, verify: bool = True) -> dict:
         raise ExportIntegrityError(f'{path} has format_version {manifest.get("format_version")!r}; this version of '
                                    f'mmseg_amsam reads {" and ".join(map(str, READABLE_VERSIONS))}: export the model '
                                    'again')
+    files = manifest.get('files')
+    graphs = manifest.get('graphs') or {}
+    if verify and (not isinstance(files, dict) or not files):
+        raise ExportIntegrityError(f'{path} lists no files with their SHA-256: the export cannot be verified; export '
+                                   'the model again')
+    unsafe = [n for n in (files or {}) if osp.isabs(n) or '..' in n.replace('\\', '/').split('/')]
+    unlisted = [g for g in graphs.values() if isinstance(g, str) and g not in (files or {})]
+    if verify and (unsafe or unlisted):
+        raise ExportIntegrityError(f'{path} names files outside the export or not verified by it '
+                                   f'({", ".join(unsafe + unlisted)}); export the model again')
     if verify:
-        for name, digest in manifest.get('files', {}).items():
+        for name, digest in files.items():
             file = osp.join(export_dir, name)
             if not osp.isfile(file):
                 raise ExportIntegrityError(f'{file} is missing from the ONNX export (listed in {MANIFEST}); export '

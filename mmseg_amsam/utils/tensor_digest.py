@@ -15,3 +15,12 @@ def tensor_digest(tensor: torch.Tensor, algorithm: str = 'sha256') -> str:
     if t.numel():
         h.update(t.reshape(-1).view(torch.uint8).numpy())
     return h.hexdigest()
+
+
+def module_digest(module: torch.nn.Module) -> str:
+    """SHA-1 over a module's parameters and buffers (names, dtypes, shapes, bytes): the identity of weights that come
+    from no file (random initialisation), for cache keys."""
+    h = hashlib.sha1()
+    for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+        h.update(f'{name}:{tensor_digest(t, "sha1")}|'.encode())
+    return h.hexdigest()

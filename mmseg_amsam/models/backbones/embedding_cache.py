@@ -2,8 +2,9 @@
 epochs (the paper's reference code re-encodes every image in both levels of every step).
 
 Entries are keyed by the *content* of the encoder input (a SHA-1 of the preprocessed tensor's bytes) together with
-the encoder's own key (class, arch, image size, checkpoint path and its modification time/size). A different
-checkpoint, arch, image size or preprocessing therefore never hits a stale entry; random augmentation simply misses
+the encoder's own key (class, arch, image size, checkpoint path and its modification time/size, or a digest of
+random weights) and the autocast dtype when encoding under autocast (``--amp``). A different checkpoint, arch, image
+size, precision or preprocessing therefore never hits a stale entry; random augmentation simply misses
 (see :func:`random_transforms` to switch the cache off up front). Memory is bounded by ``max_bytes`` (LRU).
 
 An encoder may return one tensor ``(B, ...)`` or a tuple of them (SAM 2: the image embedding and its two
@@ -114,7 +115,10 @@ class EmbeddingCache:
 
     def __call__(self, inputs: Tensor, encode: Callable[[Tensor], Entry]) -> Entry:
         """``encode(inputs)`` (a batch tensor, or a tuple of batch tensors), computing only the images not cached."""
-        keys = [tensor_digest(x, 'sha1') for x in inputs]
+        device = inputs.device.type  # an entry computed under autocast differs from the fp32 one: part of the key
+        mode = f'_autocast-{str(torch.get_autocast_dtype(device)).split(".")[-1]}' \
+            if torch.is_autocast_enabled(device) else ''
+        keys = [tensor_digest(x, 'sha1') + mode for x in inputs]
         found = [self._get(k) for k in keys]
         missing = [i for i, v in enumerate(found) if v is None]
         self.hits += len(keys) - len(missing)

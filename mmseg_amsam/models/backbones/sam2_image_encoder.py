@@ -11,6 +11,7 @@ from sam2.modeling.position_encoding import PositionEmbeddingSine
 from torch import nn
 
 from ...utils.file_stamp import file_stamp
+from ...utils.tensor_digest import module_digest
 from ...utils.freeze import freeze
 from ...utils.sam2_checkpoint import load_sam2_state_dict, load_sam2_state_into, strip_prefix
 
@@ -91,8 +92,8 @@ class SAM2ImageEncoder(BaseModule):
     @property
     def cache_key(self) -> tuple:
         """What determines this encoder's output for a given input (used by the embedding cache)."""
-        return ('SAM2ImageEncoder', self.arch, self.img_size, file_stamp(self.checkpoint), self.is_frozen,
-                self.add_no_mem_embed)
+        weights = file_stamp(self.checkpoint) if self.checkpoint else ('weights', module_digest(self))
+        return ('SAM2ImageEncoder', self.arch, self.img_size, weights, self.is_frozen, self.add_no_mem_embed)
 
     def train(self, mode: bool = True):
         return super().train(False)  # frozen: always eval mode

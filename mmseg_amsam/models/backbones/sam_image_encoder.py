@@ -10,6 +10,7 @@ from segment_anything.modeling import ImageEncoderViT
 from torch import nn
 
 from ...utils.file_stamp import file_stamp
+from ...utils.tensor_digest import module_digest
 from ...utils.freeze import freeze
 from ...utils.sam_checkpoint import load_sam_state_dict, load_state_into
 from ..decode_heads.lora import add_lora_to_qkv
@@ -86,7 +87,11 @@ class SAMImageEncoder(BaseModule):
     @property
     def cache_key(self) -> tuple:
         """What determines this encoder's output for a given input (used by the embedding cache)."""
-        return ('SAMImageEncoder', self.arch, self.img_size, file_stamp(self.checkpoint), self.is_frozen)
+        return ('SAMImageEncoder', self.arch, self.img_size, self.weights_id(), self.is_frozen)
+
+    def weights_id(self) -> tuple:
+        """The checkpoint file's stamp, or, for weights from no file (random), a digest of the weights themselves."""
+        return file_stamp(self.checkpoint) if self.checkpoint else ('weights', module_digest(self))
 
     def train(self, mode: bool = True):
         super().train(mode)
