@@ -57,7 +57,8 @@ AMSAM_FAMILIES = {
     'amsam-sam2': dict(prompter='YOLOBoxPrompter', calibration='sample', schedule='bilevel', prompt=True),
     'amsam-gtbox': dict(prompter='MaskBoxPrompter', calibration='sample', schedule='bilevel', prompt=True),
 }
-TOY = ('amsam_demo', 'amsam_demo_multiclass', 'blosam_demo_multiclass', 'amsam-gtbox_demo_multiclass')
+TOY = ('amsam_demo', 'amsam_demo_multiclass', 'blosam_demo_multiclass', 'amsam-gtbox_demo_multiclass',
+       'amsam-adapt_demo_multiclass')
 # SAM image encoder and checkpoint of a family's shipped configs (default: the paper's SAM ViT-B)
 SAM_OF = {'amsam-sam2': ('hiera_t', 'checkpoints/sam2.1_hiera_tiny.pt')}
 OTHER_FAMILIES = dict(deeplabv3='single', swinunet='single')
@@ -136,6 +137,8 @@ def tiny(cfg, data_roots):
                 root = data_roots[dataset_type(cfg)]
                 model.prompter.adapt.update(data_root=root, epochs=1, imgsz=64,
                                             cache_dir=osp.join(osp.dirname(root), 'adapted_detectors'))
+                if not osp.isfile(osp.join(root, model.prompter.adapt.ann_file)):  # the demo fixtures: 4 shots
+                    model.prompter.adapt.ann_file = 'splits/train_4shot.txt'
         shrink(cfg, IMG)
     else:
         model.data_preprocessor.size = (IMG, IMG)
@@ -264,10 +267,13 @@ def test_builds_model_and_dataloaders(name, data_roots):
                        for n in trainable), 'SAM parts must be frozen (SAMed: but for its encoder LoRA)'
         if family == 'amsam-adapt':  # the config switch ran the adaptation at build and logged its report
             assert model.prompter.adapted_from == 'yolov8n.yaml' and model.prompter.model_path.endswith('adapted.pt')
-            assert list(model.prompter.class_names.values()) == ['object']
+            if not model.prompter.class_map:  # one new class; multi-class keeps the detector's classes
+                assert list(model.prompter.class_names.values()) == ['object']
             folder = osp.dirname(model.prompter.model_path)  # measured at the prompter's conf and imgsz
             report = json.load(open(osp.join(folder, f'report_test_conf{model.prompter.conf}_{IMG}.json')))
-            assert report['train']['after']['images'] == shots_of(name) and report['test']['after']['images'] == 2
+            suffix = ' class 1' if model.prompter.class_map else ''  # multi-class: one report per class
+            assert report[f'train{suffix}']['after']['images'] == (shots_of(name) or 4)
+            assert report[f'test{suffix}']['after']['images'] == 2
         if family == 'sam-yolo':
             assert not trainable, f'plain SAM + YOLO trains nothing, got {sorted(trainable)[:5]}'
             assert model.decode_head.num_lora_layers == 0 and model.num_classes == 1

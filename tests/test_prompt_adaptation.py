@@ -49,6 +49,30 @@ def test_labels_are_the_mask_boxes(tiny_set, tmp_path):
     assert key != adaptation_key('yolov8n.yaml', pairs, dict(epochs=2))  # another setting
 
 
+def test_multi_class_labels_are_each_class_box_as_its_detector_class(tmp_path):
+    root = tmp_path / 'mc'
+    for sub in ('img_dir/train', 'ann_dir/train', 'splits'):
+        os.makedirs(root / sub)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[10:30, 4:20] = 1  # label 1: x 4-20, y 10-30
+    mask[40:60, 30:62] = 2  # label 2: x 30-62, y 40-60
+    only_two = np.where(mask == 2, 2, 0).astype(np.uint8)
+    for name, m in (('a', mask), ('b', only_two)):
+        cv2.imwrite(str(root / 'img_dir' / 'train' / f'{name}.png'), np.zeros((64, 64, 3), np.uint8))
+        cv2.imwrite(str(root / 'ann_dir' / 'train' / f'{name}.png'), m)
+    (root / 'splits' / 'train_2shot.txt').write_text('a\nb\n')
+    pairs = training_pairs(str(root), 'splits/train_2shot.txt', label_classes={1: 3, 2: 0})
+    assert [box for _, box, _ in pairs] == [[(3, (4.0, 10.0, 20.0, 30.0)), (0, (30.0, 40.0, 62.0, 60.0))],
+                                            [(0, (30.0, 40.0, 62.0, 60.0))]]  # b has no label 1
+    write_yolo_dataset(pairs, str(tmp_path / 'yolo'), names=['ellipse', 'rectangle', 'triangle', 'star'])
+    lines = open(tmp_path / 'yolo' / 'labels' / 'train' / '0000_a.txt').read().splitlines()
+    assert [[float(v) for v in line.split()] for line in lines] == [
+        [3, 12 / 64, 20 / 64, 16 / 64, 20 / 64], [0, 46 / 64, 50 / 64, 32 / 64, 20 / 64]]
+    assert training_pairs(str(root), 'splits/train_2shot.txt', label=1)[1][1] is None  # one class's box: b has none
+    assert adaptation_key('x.pt', pairs, {}) != adaptation_key('x.pt', training_pairs(
+        str(root), 'splits/train_2shot.txt', label_classes={1: 0, 2: 3}), {})  # other classes: another detector
+
+
 def test_adaptation_raises_box_iou_on_the_training_images_and_is_cached(tmp_path, capsys):
     """The committed toy YOLO on the 4 images of the demo domain (the "scan" style, unseen in its pretraining)."""
     root = str(tmp_path / 'demo')

@@ -88,6 +88,8 @@ def plan_cells(names: Sequence[str], shots: Sequence[int], seeds: Sequence[int],
                 overrides = [f'randomness.seed={seed}']
                 if trains:
                     overrides.append(f'train_dataloader.dataset.ann_file=splits/{split_file_name(k, seed)}')
+                    if (cfg.model.get('prompter') or {}).get('adapt'):  # the detector adapts on the same k shots
+                        overrides.append(f'model.prompter.adapt.ann_file=splits/{split_file_name(k, seed)}')
                     if bilevel:
                         overrides.append(f'train_cfg.split_seed={seed}')
                         if select_on == 'val':

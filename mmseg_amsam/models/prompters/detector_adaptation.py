@@ -11,7 +11,7 @@ import json
 import os
 import os.path as osp
 import shutil
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import torch
@@ -30,10 +30,12 @@ def _find_image(img_dir: str, name: str) -> str:
 
 
 def training_pairs(data_root: str, ann_file: Optional[str], img_dir: str = 'img_dir/train',
-                   seg_map_dir: str = 'ann_dir/train', seg_map_suffix: str = '.png',
-                   ignore_index: int = 255) -> List[Tuple[str, Tuple, Tuple[int, int]]]:
+                   seg_map_dir: str = 'ann_dir/train', seg_map_suffix: str = '.png', ignore_index: int = 255,
+                   label: Optional[int] = None, label_classes: Optional[Dict[int, int]] = None) -> List[tuple]:
     """``(image path, mask box xyxy or None, (H, W))`` of each image of the split file (``ann_file`` None: of
-    every mask in ``seg_map_dir``, e.g. a test split to report on)."""
+    every mask in ``seg_map_dir``, e.g. a test split to report on); with ``label`` the box of that class's pixels.
+    Multi-class (``label_classes``: dataset label -> detector class): the box is a list of ``(detector class, box)``,
+    one per label present in the mask."""
     if ann_file is None:
         names = sorted(osp.splitext(f)[0] for f in os.listdir(osp.join(data_root, seg_map_dir))
                        if f.endswith(seg_map_suffix))
@@ -42,8 +44,13 @@ def training_pairs(data_root: str, ann_file: Optional[str], img_dir: str = 'img_
     pairs = []
     for name in names:
         image = _find_image(osp.join(data_root, img_dir), name)
-        box, hw = mask_file_box(osp.join(data_root, seg_map_dir, name + seg_map_suffix), 'detector adaptation',
-                                ignore_index)
+        mask = osp.join(data_root, seg_map_dir, name + seg_map_suffix)
+        if label_classes:
+            boxes = [(int(cls), mask_file_box(mask, 'detector adaptation', ignore_index, int(lab))[0])
+                     for lab, cls in sorted(label_classes.items())]
+            box, hw = [(cls, b) for cls, b in boxes if b is not None], mask_file_box(mask, 'detector adaptation')[1]
+        else:
+            box, hw = mask_file_box(mask, 'detector adaptation', ignore_index, label)
         pairs.append((image, box, hw))
     return pairs
 
@@ -60,16 +67,16 @@ def adaptation_key(weights: str, pairs: Sequence, settings: dict) -> str:
 
 def write_yolo_dataset(pairs: Sequence, out_dir: str, names: Optional[Sequence[str]] = None, label: int = 0) -> str:
     """An ultralytics detection dataset of the pairs (train = val = the k images) -> its data yaml. Every box is
-    class ``label`` of ``names`` (default: one class, 'object')."""
+    class ``label`` of ``names`` (default: one class, 'object'); multi-class pairs carry their own classes."""
     for sub in ('images', 'labels'):
         os.makedirs(osp.join(out_dir, sub, 'train'), exist_ok=True)
     for i, (image, box, (h, w)) in enumerate(pairs):
         stem = f'{i:04d}_{osp.splitext(osp.basename(image))[0]}'
         shutil.copyfile(image, osp.join(out_dir, 'images', 'train', stem + osp.splitext(image)[1].lower()))
+        boxes = box if isinstance(box, list) else [] if box is None else [(label, box)]
         with open(osp.join(out_dir, 'labels', 'train', stem + '.txt'), 'w') as f:
-            if box is not None:  # an image without foreground is a background image (empty label file)
-                x1, y1, x2, y2 = box
-                f.write(f'{label} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} '
+            for cls, (x1, y1, x2, y2) in boxes:  # none: a background image (empty label file)
+                f.write(f'{cls} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} '
                         f'{(y2 - y1) / h:.6f}\n')
     data_yaml = osp.join(out_dir, 'data.yaml')
     with open(data_yaml, 'w') as f:
@@ -82,16 +89,19 @@ def adapt_yolo(weights: str, data_root: str, ann_file: str, img_dir: str = 'img_
                seg_map_dir: str = 'ann_dir/train', seg_map_suffix: str = '.png', epochs: int = 50, imgsz: int = 640,
                batch: Optional[int] = None, lr0: float = 0.002, seed: int = 0, device: str = 'cpu',
                cache_dir: str = 'work_dirs/adapted_detectors', keep_class: Optional[int] = None,
-               **train_kwargs) -> str:
+               label_classes: Optional[Dict[int, int]] = None, **train_kwargs) -> str:
     """Fine-tune ``weights`` (a YOLO ``.pt`` or ``.yaml``) on the split's images and mask boxes; the adapted
     ``.pt`` (cached, see module doc). ``train_kwargs`` go to ultralytics ``YOLO.train``.
 
     ``keep_class=None``: one new class, 'object' (the detection head's class layer starts afresh).
     ``keep_class=i``: the detector keeps its classes and head, the boxes are labelled as its class ``i`` (for a
-    detector that already knows the objects, e.g. a person detector on a new person dataset)."""
-    pairs = training_pairs(data_root, ann_file, img_dir, seg_map_dir, seg_map_suffix)
+    detector that already knows the objects, e.g. a person detector on a new person dataset).
+    ``label_classes`` (multi-class, ``{dataset label: detector class}``, set from the prompter's ``class_map``): the
+    detector keeps its classes and head, each class's mask box is labelled as its detector class."""
+    label_classes = {int(k): int(v) for k, v in label_classes.items()} if label_classes else None
+    pairs = training_pairs(data_root, ann_file, img_dir, seg_map_dir, seg_map_suffix, label_classes=label_classes)
     settings = dict(epochs=epochs, imgsz=imgsz, batch=batch, lr0=lr0, seed=seed, keep_class=keep_class,
-                    **train_kwargs)
+                    **({'label_classes': sorted(label_classes.items())} if label_classes else {}), **train_kwargs)
     key = adaptation_key(weights, pairs, settings)
     work = osp.join(cache_dir, key)
     adapted = osp.join(work, 'adapted.pt')
@@ -99,7 +109,7 @@ def adapt_yolo(weights: str, data_root: str, ann_file: str, img_dir: str = 'img_
         return adapted
     from ultralytics import YOLO
     names = None
-    if keep_class is not None:
+    if keep_class is not None or label_classes:
         names = [str(n) for _, n in sorted(YOLO(weights, task='detect').names.items())]
     data_yaml = write_yolo_dataset(pairs, osp.join(work, 'data'), names, keep_class or 0)
     threads = torch.get_num_threads()
@@ -121,16 +131,17 @@ def adapt_yolo(weights: str, data_root: str, ann_file: str, img_dir: str = 'img_
     return adapted
 
 
-def box_quality(detector, pairs: Sequence, conf: float = 0.25, imgsz: int = 640, device: str = 'cpu') -> dict:
-    """How well a YOLO detector's most confident box (whole image where none) fits the mask boxes of ``pairs``:
-    ``images``, ``detection_rate``, ``box_iou`` (mean) and ``box_iou_ge_0.5`` (share)."""
+def box_quality(detector, pairs: Sequence, conf: float = 0.25, imgsz: int = 640, device: str = 'cpu',
+                classes: Optional[List[int]] = None) -> dict:
+    """How well a YOLO detector's most confident box (of ``classes``; whole image where none) fits the mask boxes of
+    ``pairs``: ``images``, ``detection_rate``, ``box_iou`` (mean) and ``box_iou_ge_0.5`` (share)."""
     from .box_geometry import box_iou
     ious, found = [], 0
     threads = torch.get_num_threads()
     try:
         for image, box, (h, w) in pairs:
             res = detector.predict(cv2.imread(image, cv2.IMREAD_COLOR), conf=conf, imgsz=imgsz, device=device,
-                                   verbose=False)[0]
+                                   classes=classes, verbose=False)[0]
             best = (0.0, 0.0, float(w), float(h))
             if res.boxes is not None and len(res.boxes):
                 found += 1
@@ -146,16 +157,24 @@ def box_quality(detector, pairs: Sequence, conf: float = 0.25, imgsz: int = 640,
 
 
 def adaptation_report(before, after, data_root: str, ann_file: str, report_split: Optional[str] = None,
-                      conf: float = 0.25, imgsz: int = 640, device: str = 'cpu') -> dict:
+                      conf: float = 0.25, imgsz: int = 640, device: str = 'cpu',
+                      label_classes: Optional[Dict[int, int]] = None) -> dict:
     """``box_quality`` of two YOLO detectors (``before`` / ``after`` adaptation) on the split's training images and,
-    with ``report_split`` (e.g. ``'test'``), on every image of that split (measured only: never trained on).
+    with ``report_split`` (e.g. ``'test'``), on every image of that split (measured only: never trained on); with
+    ``label_classes`` per dataset class (its detector class's best box vs that class's mask box).
     Returns ``{set name: {'before': quality, 'after': quality}}``."""
-    sets = dict(train=training_pairs(data_root, ann_file))
+    splits = dict(train=(ann_file, {}))
     if report_split:
-        sets[report_split] = training_pairs(data_root, None, img_dir=f'img_dir/{report_split}',
-                                            seg_map_dir=f'ann_dir/{report_split}')
-    return {name: {label: box_quality(det, pairs, conf, imgsz, device)
-                   for label, det in (('before', before), ('after', after))} for name, pairs in sets.items()}
+        splits[report_split] = (None, dict(img_dir=f'img_dir/{report_split}', seg_map_dir=f'ann_dir/{report_split}'))
+    targets = [('', None, None)] if not label_classes else \
+        [(f' class {lab}', int(lab), [int(cls)]) for lab, cls in sorted(label_classes.items())]
+    report = {}
+    for split, (ann, dirs) in splits.items():
+        for suffix, lab, classes in targets:
+            pairs = training_pairs(data_root, ann, label=lab, **dirs)
+            report[split + suffix] = {when: box_quality(det, pairs, conf, imgsz, device, classes)
+                                      for when, det in (('before', before), ('after', after))}
+    return report
 
 
 def format_report(report: dict) -> List[str]:

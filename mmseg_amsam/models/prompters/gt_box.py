@@ -58,10 +58,13 @@ def split_names(data_root: str, ann_file: str, who: str) -> List[str]:
     return names
 
 
-def mask_file_box(path: str, who: str, ignore_index: int = 255) -> Tuple[Optional[Tuple], Tuple[int, int]]:
-    """``(box of the foreground or None, (H, W))`` of a mask file (labels > 0, ``ignore_index`` excluded)."""
+def mask_file_box(path: str, who: str, ignore_index: int = 255,
+                  label: Optional[int] = None) -> Tuple[Optional[Tuple], Tuple[int, int]]:
+    """``(box of the foreground or None, (H, W))`` of a mask file (labels > 0, ``ignore_index`` excluded; with
+    ``label`` the pixels of that class only)."""
     import cv2
     mask = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
     if mask is None:
         raise FileNotFoundError(f'{who}: cannot read the mask {path}')
-    return mask_box(torch.from_numpy((mask > 0) & (mask != ignore_index))), mask.shape[:2]
+    fg = (mask > 0) & (mask != ignore_index) if label is None else mask == label
+    return mask_box(torch.from_numpy(fg)), mask.shape[:2]

@@ -82,7 +82,7 @@ class YOLOBoxPrompter(DetectorBoxPrompter):
         detector = None
         if adapt:
             self.adapted_from = str(model)
-            model, detector = adapt_and_report(model, adapt, conf, imgsz)
+            model, detector = adapt_and_report(model, adapt, conf, imgsz, self.class_map)
         if detector is None:
             detector = load_yolo(model)
         for p in detector.model.parameters():
@@ -95,10 +95,7 @@ class YOLOBoxPrompter(DetectorBoxPrompter):
 
     @property
     def class_names(self) -> Dict[int, str]:
-        names = {int(k): str(v) for k, v in self.detector.names.items()}
-        if len(names) == 80 and all(v == str(k) for k, v in names.items()):
-            return coco_names()  # a yaml-built COCO architecture has numbers for names
-        return names
+        return detector_names(self.detector)
 
     def settings(self) -> tuple:
         return super().settings() + (self.model_stamp, self.iou, self.imgsz)
@@ -121,13 +118,28 @@ class YOLOBoxPrompter(DetectorBoxPrompter):
                                b.cls.cpu().numpy()[:, None]], axis=1)
 
 
-def adapt_and_report(model: str, adapt: dict, conf: float, imgsz: int):
+def detector_names(detector) -> Dict[int, str]:
+    names = {int(k): str(v) for k, v in detector.names.items()}
+    if len(names) == 80 and all(v == str(k) for k, v in names.items()):
+        return coco_names()  # a yaml-built COCO architecture has numbers for names
+    return names
+
+
+def adapt_and_report(model: str, adapt: dict, conf: float, imgsz: int, class_map: Optional[dict] = None):
     """Few-shot adaptation of ``model`` (``detector_adaptation.adapt_yolo``, cached) and its before / after report
-    at the prompter's own ``conf`` / ``imgsz``, measured once per setting and logged: ``(adapted path, detector)``."""
+    at the prompter's own ``conf`` / ``imgsz``, measured once per setting and logged: ``(adapted path, detector)``.
+    With a ``class_map`` (multi-class) each dataset class's boxes train the first detector class mapped to it."""
     from .detector_adaptation import adapt_yolo, adaptation_report, format_report
+    from .detector_classes import resolve_classes
     adapt = dict(adapt)
     report_split = adapt.pop('report_split', None)
-    load_yolo(model)  # a bad starting point fails here, with its own message
+    start = load_yolo(model)  # a bad starting point fails here, with its own message
+    if class_map:
+        names = detector_names(start)
+        label_classes = {}
+        for key, label in class_map.items():
+            label_classes.setdefault(int(label), resolve_classes(key, names, 'YOLOBoxPrompter (class_map)')[0])
+        adapt['label_classes'] = label_classes
     adapted = adapt_yolo(model, **adapt)
     detector = load_yolo(adapted)
     report_file = os.path.join(os.path.dirname(adapted), f'report_{report_split or "train"}_conf{conf}_{imgsz}.json')
@@ -136,7 +148,7 @@ def adapt_and_report(model: str, adapt: dict, conf: float, imgsz: int):
             report = json.load(f)
     else:
         report = adaptation_report(load_yolo(model), detector, adapt['data_root'], adapt['ann_file'], report_split,
-                                   conf, imgsz, adapt.get('device', 'cpu'))
+                                   conf, imgsz, adapt.get('device', 'cpu'), adapt.get('label_classes'))
         with open(report_file, 'w') as f:
             json.dump(report, f, indent=1)
     for line in format_report(report):
