@@ -7,5 +7,5 @@ _base_ = ['./amsam_demo_multiclass.py']
 custom_imports = dict(imports=['mmseg_amsam'], allow_failed_imports=False)
 default_scope = 'mmseg'
 model = dict(prompter=dict(adapt=dict(
-    _delete_=True, data_root='data/demo_shapes_multiclass', ann_file='splits/train_16shot.txt', epochs=150, imgsz=128, lr0=0.004,
-    mosaic=0.0, report_split='test', cache_dir='work_dirs/adapted_detectors')))
+    _delete_=True, data_root='data/demo_shapes_multiclass', ann_file='splits/train_16shot.txt', epochs=150,
+    imgsz=128, lr0=0.004, mosaic=0.0, report_split='test', cache_dir='work_dirs/adapted_detectors')))

@@ -11,7 +11,7 @@ import json
 import os
 import os.path as osp
 import shutil
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import cv2
 import torch
