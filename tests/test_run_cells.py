@@ -108,3 +108,9 @@ def test_a_name_without_its_k_shot_config_uses_another_k_with_the_seeded_split(c
     assert train[2] == 'configs/amsam-sam2_isic_8shot.py'  # only the 8-shot file ships; the split is the override
     assert 'train_dataloader.dataset.ann_file=splits/train_4shot_seed1.txt' in train
     assert lines[0] == '# amsam-sam2_isic_4shot seed 1 (to run)'
+
+
+def test_an_adapting_detector_adapts_on_the_cells_split_in_training_and_test(capsys, tmp_path):
+    lines = dry_run(capsys, '--configs', 'amsam-adapt_isic', '--shots', '8', '--seeds', '2', '--out', str(tmp_path))
+    adapt = 'model.prompter.adapt.ann_file=splits/train_8shot_seed2.txt'
+    assert adapt in shlex.split(lines[1]) and lines[2].endswith(f'randomness.seed=2 {adapt}')

@@ -86,10 +86,11 @@ def plan_cells(names: Sequence[str], shots: Sequence[int], seeds: Sequence[int],
             cell_name = f'{name}_{k}shot' if k else name
             for seed in (seeds if trains else seeds[:1]):
                 overrides = [f'randomness.seed={seed}']
+                adapt = []  # the detector adapts on the same k shots, in training and in the test run
+                if trains and (cfg.model.get('prompter') or {}).get('adapt'):
+                    adapt = [f'model.prompter.adapt.ann_file=splits/{split_file_name(k, seed)}']
                 if trains:
-                    overrides.append(f'train_dataloader.dataset.ann_file=splits/{split_file_name(k, seed)}')
-                    if (cfg.model.get('prompter') or {}).get('adapt'):  # the detector adapts on the same k shots
-                        overrides.append(f'model.prompter.adapt.ann_file=splits/{split_file_name(k, seed)}')
+                    overrides += [f'train_dataloader.dataset.ann_file=splits/{split_file_name(k, seed)}'] + adapt
                     if bilevel:
                         overrides.append(f'train_cfg.split_seed={seed}')
                         if select_on == 'val':
@@ -99,7 +100,7 @@ def plan_cells(names: Sequence[str], shots: Sequence[int], seeds: Sequence[int],
                                           "val_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train"]
                 cells.append(Cell(cell_name, config, k if trains else None, seed,
                                   osp.join(out, cell_name, f'seed{seed}'), overrides + list(extra),
-                                  [f'randomness.seed={seed}'] + list(extra), trains, bilevel))
+                                  [f'randomness.seed={seed}'] + adapt + list(extra), trains, bilevel))
     return cells
 
 
