@@ -57,7 +57,8 @@ def test_selection_on_a_held_out_subset_disjoint_from_every_k_shot_set(tmp_path)
     assert cells[1].overrides[-4:] == ['train_cfg.val_on=val', 'val_dataloader.dataset.ann_file=splits/val_6_seed3.txt',
                                        'val_dataloader.dataset.data_prefix.img_path=img_dir/train',
                                        'val_dataloader.dataset.data_prefix.seg_map_path=ann_dir/train']
-    assert cells[1].test_overrides == ['randomness.seed=3']  # the test split is tested as always
+    assert cells[1].test_overrides == ['randomness.seed=3',  # the test split is tested as always; the demo's
+                                       'model.prompter.adapt.ann_file=splits/train_4shot_seed3.txt']  # adaptation
     write_splits(cells, 'val', 6)
     read = {n: (root / 'splits' / n).read_text().split() for n in os.listdir(root / 'splits') if n.endswith('.txt')}
     val, four = read['val_6_seed3.txt'], read['train_4shot_seed3.txt']
