@@ -109,21 +109,26 @@ class CalibratedMaskDecoder(BaseDecodeHead):
             if i not in used:
                 mlp.requires_grad_(False)
 
-    def _load_sam_decoder(self, path: str) -> None:
-        state = load_sam_state_dict(path, 'mask_decoder.')
-        own = self.decoder.state_dict()
-        n_own = self.decoder.num_mask_tokens
+    def fit_to_tokens(self, state: dict, token_keys: Sequence[str], skip: tuple = ()) -> Tuple[dict, tuple]:
+        """An official decoder state fitted to this decoder's mask tokens (see the class doc): tokens (and their IoU
+        rows) the checkpoint has are copied, hypernetwork MLPs beyond ours dropped, keys starting with ``skip``
+        dropped. Returns ``(state, prefixes of our MLPs the checkpoint cannot fill)``."""
+        own, n_own = self.decoder.state_dict(), self.decoder.num_mask_tokens
         adapted = {}
         for key, value in state.items():
-            if key.startswith('output_hypernetworks_mlps.') and int(key.split('.')[1]) >= n_own:
-                continue  # more tokens in SAM than classes here
-            if key in TOKEN_KEYS and key in own and value.shape[0] != own[key].shape[0]:
+            if key.startswith(skip) or (key.startswith('output_hypernetworks_mlps.') and
+                                        int(key.split('.')[1]) >= n_own):
+                continue  # more tokens in the checkpoint than classes here
+            if key in token_keys and key in own and value.shape[0] != own[key].shape[0]:
                 fill = own[key].clone()
                 k = min(value.shape[0], fill.shape[0])
                 fill[:k] = value[:k]
                 value = fill
             adapted[key] = value
-        extra = tuple(f'output_hypernetworks_mlps.{i}.' for i in range(4, n_own))
+        return adapted, tuple(f'output_hypernetworks_mlps.{i}.' for i in range(4, n_own))
+
+    def _load_sam_decoder(self, path: str) -> None:
+        adapted, extra = self.fit_to_tokens(load_sam_state_dict(path, 'mask_decoder.'), TOKEN_KEYS)
         load_state_into(self.decoder, adapted, path, 'SAM mask decoder', ignore=extra)
 
     def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor, sparse: torch.Tensor,

@@ -74,21 +74,7 @@ class CalibratedSAM2MaskDecoder(CalibratedMaskDecoder):
 
     def _load_sam2_decoder(self, path: str) -> None:
         state = strip_prefix(load_sam2_state_dict(path, ('sam_mask_decoder.', )), 'sam_mask_decoder.')
-        own = self.decoder.state_dict()
-        n_own = self.decoder.num_mask_tokens
-        adapted = {}
-        for key, value in state.items():
-            if key.startswith(HIGH_RES_CONVS):
-                continue
-            if key.startswith('output_hypernetworks_mlps.') and int(key.split('.')[1]) >= n_own:
-                continue  # more tokens in SAM 2 than classes here
-            if key in SAM2_TOKEN_KEYS and key in own and value.shape[0] != own[key].shape[0]:
-                fill = own[key].clone()
-                k = min(value.shape[0], fill.shape[0])
-                fill[:k] = value[:k]
-                value = fill
-            adapted[key] = value
-        extra = tuple(f'output_hypernetworks_mlps.{i}.' for i in range(4, n_own))
+        adapted, extra = self.fit_to_tokens(state, SAM2_TOKEN_KEYS, skip=HIGH_RES_CONVS)
         load_sam2_state_into(self.decoder, adapted, path, 'SAM 2 mask decoder', ignore=extra)
 
     @staticmethod
