@@ -149,7 +149,13 @@ class CalibratedMaskDecoder(BaseDecodeHead):
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1:(1 + d.num_mask_tokens), :]
         src = src.transpose(1, 2).reshape(b, c, h, w)
-        upscaled = d.output_upscaling(src)
+        return self.calibrated_outputs(d.output_upscaling(src), mask_tokens_out, iou_token_out)
+
+    def calibrated_outputs(self, upscaled: torch.Tensor, mask_tokens_out: torch.Tensor,
+                           iou_token_out: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Hypernetwork tokens x upscaled embedding through the calibration (eq. 9-12), and the IoU head; the
+        outputs this head returns (the classes, or SAM's single-mask token)."""
+        d = self.decoder
         hyper_in = torch.stack(
             [d.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :]) for i in range(d.num_mask_tokens)], dim=1)
         masks = self.calibration(upscaled, hyper_in)

@@ -116,11 +116,4 @@ class CalibratedSAM2MaskDecoder(CalibratedMaskDecoder):
             upscaled = act2(dc2(act1(ln1(dc1(src) + feat_s1))) + feat_s0)
         else:
             upscaled = d.output_upscaling(src)
-        hyper_in = torch.stack(
-            [d.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :]) for i in range(d.num_mask_tokens)], dim=1)
-        masks = self.calibration(upscaled, hyper_in)
-        iou_pred = d.iou_prediction_head(iou_token_out)
-        if self.mask_output == 'single':  # SAM's own choice for a single unambiguous prompt (plain SAM baseline)
-            return masks[:, :1], iou_pred[:, :1]
-        k = self.first_output
-        return masks[:, k:k + self.num_classes], iou_pred[:, k:k + self.num_classes]
+        return self.calibrated_outputs(upscaled, mask_tokens_out, iou_token_out)
