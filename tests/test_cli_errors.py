@@ -178,6 +178,17 @@ def expected_isic_missing(phases):
     return weights + data
 
 
+def test_a_missing_sam2_checkpoint_is_fixed_by_its_official_download(tmp_path, monkeypatch):
+    from mmengine.config import Config
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'amsam-sam2_isic_8shot.py'))
+    cfg.model.backbone.arch = 'hiera_s'
+    cfg.model.sam_checkpoint = 'weights/sam2.1_hiera_small.pt'
+    assert missing_prerequisites(cfg, ('train', ))[0] == Prerequisite(
+        'model.sam_checkpoint', 'weights/sam2.1_hiera_small.pt', 'wget -P weights https://dl.fbaipublicfiles.com/'
+        'segment_anything_2/092824/sam2.1_hiera_small.pt (or --cfg-options model.sam_checkpoint=PATH)')
+
+
 def test_missing_prerequisites_lists_weights_data_and_split(tmp_path, monkeypatch):
     from mmengine.config import Config
     monkeypatch.chdir(tmp_path)  # nothing prepared here
