@@ -15,6 +15,7 @@ import os.path as osp
 import re
 from typing import Iterator, List, NamedTuple, Sequence, Tuple
 
+from ..utils.sam2_checkpoint import SAM2_URL
 from . import checkpoint_files as ck
 
 WEIGHT_KEYS = ('sam_checkpoint', 'checkpoint', 'pretrained')
@@ -51,16 +52,13 @@ def _leaves(node, prefix: str) -> Iterator[Tuple[str, str, object, dict]]:
             yield field, key, value, node
 
 
-SAM2_RELEASE = 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/'  # official SAM 2.1 image models
-
-
 def _weights_fix(field: str, path: str) -> str:
     try:
         known = ck.resolve(osp.basename(path))
     except KeyError:
         name = osp.basename(path)
         if name.startswith('sam2.1_hiera_') and name.endswith('.pt'):  # no digest recorded here: plain download
-            return f'wget -P {osp.dirname(path) or "."} {SAM2_RELEASE}{name} (or --cfg-options {field}=PATH)'
+            return f'wget -P {osp.dirname(path) or "."} {SAM2_URL}{name} (or --cfg-options {field}=PATH)'
         return f'point {field} at the file: --cfg-options {field}=PATH'
     folder = osp.dirname(path) or '.'
     where = '' if osp.normpath(folder) == 'checkpoints' else f' --dir {folder}'

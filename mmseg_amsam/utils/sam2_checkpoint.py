@@ -1,14 +1,13 @@
 """Reading official SAM 2 / 2.1 checkpoints (``sam2.1_hiera_tiny.pt`` layout: ``{'model': state_dict}`` with keys
 ``image_encoder.*``, ``sam_prompt_encoder.*``, ``sam_mask_decoder.*``, ``no_mem_embed`` ...) with errors that say
 what to do. Same error type (:class:`CheckpointError`) as the SAM 1 reader in ``sam_checkpoint``."""
-import os
 import re
 from typing import Dict, Iterable, Optional
 
 import torch
 from torch import nn
 
-from .sam_checkpoint import SAM_PREFIXES, CheckpointError
+from .sam_checkpoint import SAM_PREFIXES, CheckpointError, load_state_into, read_state_dict
 
 SAM2_URL = 'https://dl.fbaipublicfiles.com/segment_anything_2/092824/'
 # arch -> (official SAM 2.1 file, trunk embed dim, number of Hiera blocks): how a file's arch is recognised
@@ -23,26 +22,6 @@ SAM2_HINT = (f'Official SAM 2.1 weights: {SAM2_URL}sam2.1_hiera_tiny.pt (hiera_s
              'sam2.1_hiera_base_plus.pt, hiera_l: sam2.1_hiera_large.pt; SAM 2.0 files sam2_hiera_*.pt load too); '
              'set the config field `sam_checkpoint` to the downloaded file and `model.backbone.arch` to its arch, '
              'or leave `sam_checkpoint` None to train from random weights.')
-
-
-def _read(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise CheckpointError(f'SAM 2 checkpoint not found: {path!r}. {SAM2_HINT}')
-    try:
-        state = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
-    except Exception:  # not a zip file (mmap needs one): try a plain read for the real error message
-        try:
-            state = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as exc:  # truncated zip, pickle of arbitrary objects, not a torch file ...
-            raise CheckpointError(
-                f'Cannot read SAM 2 checkpoint {path!r} ({type(exc).__name__}: {exc}). The file is truncated, '
-                f'corrupt or not a PyTorch state dict; download it again. {SAM2_HINT}') from exc
-    for wrapper in ('model', 'state_dict'):
-        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
-            state = state[wrapper]
-    if not isinstance(state, dict) or not state:
-        raise CheckpointError(f'{path!r} does not hold a state dict. {SAM2_HINT}')
-    return state
 
 
 def checkpoint_arch(state: Dict[str, torch.Tensor]) -> Optional[str]:
@@ -61,7 +40,7 @@ def load_sam2_state_dict(path: str, prefixes: Iterable[str], arch: Optional[str]
     Raises :class:`CheckpointError` naming the file and the fix: missing / unreadable file, a SAM 1 checkpoint
     (``prompt_encoder.*`` / ``mask_decoder.*``), a file without SAM 2 keys, or (with ``arch``) another Hiera size.
     """
-    state = _read(path)
+    state = read_state_dict(path, 'SAM 2', SAM2_HINT, wrappers=('model', 'state_dict'), mmap=True)
     if not any(k.startswith(SAM2_PREFIXES) for k in state):
         if any(k.startswith(SAM_PREFIXES[1:]) for k in state):
             raise CheckpointError(
@@ -90,21 +69,9 @@ def strip_prefix(state: Dict[str, torch.Tensor], prefix: str, to: str = '') -> D
 
 def load_sam2_state_into(module: nn.Module, state: Dict[str, torch.Tensor], path: str, what: str,
                          ignore: tuple = ()) -> None:
-    """Strictly copy ``state`` into ``module`` (keys under ``ignore`` may be missing); any missing, unexpected or
-    mis-shaped key is one clear error naming the file and the arch to check."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state and not k.startswith(ignore)]
-    unexpected = [k for k in state if k not in own]
-    wrong = [f'{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
-             for k in state if k in own and state[k].shape != own[k].shape]
-    lines = [f'{name}: {keys[:8]}{" ..." if len(keys) > 8 else ""}'
-             for name, keys in (('missing keys', missing), ('unexpected keys', unexpected),
-                                ('shape mismatches', wrong)) if keys]
-    if lines:
-        arch = checkpoint_arch(state)  # the image encoder's state keeps the checkpoint's image_encoder.* keys
-        found = f' (the file holds {arch})' if arch else ''
-        raise CheckpointError(
-            f'{path!r} does not fit the {what}{found}: ' + '; '.join(lines) + '. Check that the config `arch` '
-            'matches the checkpoint (sam2.1_hiera_tiny = hiera_t, _small = hiera_s, _base_plus = hiera_b+, '
-            f'_large = hiera_l). {SAM2_HINT}')
-    module.load_state_dict(state, strict=not ignore)
+    """``sam_checkpoint.load_state_into`` with SAM 2's arch names (and the arch the file holds, when it is an image
+    encoder's state, which keeps its ``image_encoder.*`` keys)."""
+    arch = checkpoint_arch(state)
+    load_state_into(module, state, path, what + (f' (the file holds {arch})' if arch else ''), ignore,
+                    arch_note='Check that the config `arch` matches the checkpoint (sam2.1_hiera_tiny = hiera_t, '
+                              f'_small = hiera_s, _base_plus = hiera_b+, _large = hiera_l). {SAM2_HINT}')
