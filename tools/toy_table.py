@@ -14,7 +14,6 @@ Each method is defined by its paper config (mmseg_amsam.apis.toy_experiments.TOY
 numbers.
 """
 import argparse
-import glob
 import os
 import os.path as osp
 import sys
@@ -27,6 +26,7 @@ os.environ.setdefault('YOLO_VERBOSE', 'False')
 from mmengine.runner import Runner  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from mmseg_amsam.apis.experiment_cells import trained_checkpoint  # noqa: E402
 from mmseg_amsam.apis.run_logs import find_test_runs  # noqa: E402
 from mmseg_amsam.apis.toy_experiments import TOY_METHODS, toy_experiment  # noqa: E402
 from mmseg_amsam.datasets import generate_demo_dataset, make_fewshot_splits  # noqa: E402
@@ -60,12 +60,7 @@ def run_cell(method, shots, seed, work_dir, data_root) -> None:
     checkpoint = None
     if cfg.get('train_cfg') is not None:
         Runner.from_cfg(cfg).train()
-        best = sorted(glob.glob(osp.join(work_dir, 'best_mDice_*.pth')))
-        if best:
-            checkpoint = best[-1]
-        else:  # single level: the last checkpoint
-            with open(osp.join(work_dir, 'last_checkpoint')) as f:
-                checkpoint = f.read().strip()
+        checkpoint = trained_checkpoint(work_dir, bilevel=str(cfg.train_cfg.type).startswith('BiLevel'))
     test = toy_experiment(method, osp.join(ROOT, 'configs'), data_root, shots, seed, osp.join(work_dir, 'test'))
     test.experiment_name = osp.basename(work_dir) + '_test'
     test.load_from = checkpoint

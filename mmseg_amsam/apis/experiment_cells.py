@@ -150,16 +150,26 @@ def test_command(cell: Cell, tools_dir: str, checkpoint: str) -> List[str]:
             '--cfg-options'] + cell.test_overrides
 
 
+def trained_checkpoint(work_dir: str, bilevel: bool) -> Optional[str]:
+    """The checkpoint a finished training run leaves for testing: the newest best-on-selection checkpoint
+    (bi-level) or the one ``last_checkpoint`` names (single level: no validation); None before it exists."""
+    if bilevel:
+        best = sorted(glob.glob(osp.join(work_dir, 'best_mDice_*.pth')), key=osp.getmtime)
+        return best[-1] if best else None
+    last = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(last):
+        return None
+    with open(last) as f:
+        return f.read().strip()
+
+
 def checkpoint_to_test(cell: Cell) -> str:
-    """The checkpoint a finished training leaves for testing (``'none'`` for an untrained model); for a dry run
-    the shell expression that finds it."""
+    """:func:`trained_checkpoint` of the cell (``'none'`` for an untrained model); for a dry run the shell
+    expression that finds it."""
     if not cell.trains:
         return 'none'
-    if cell.bilevel:
-        best = sorted(glob.glob(osp.join(cell.work_dir, 'best_mDice_*.pth')), key=osp.getmtime)
-        return best[-1] if best else f'$(ls -t {shlex.quote(cell.work_dir)}/best_mDice_*.pth | head -n 1)'
-    last = osp.join(cell.work_dir, 'last_checkpoint')
-    if osp.isfile(last):
-        with open(last) as f:
-            return f.read().strip()
-    return f'$(cat {shlex.quote(last)})'
+    found = trained_checkpoint(cell.work_dir, cell.bilevel)
+    if found:
+        return found
+    work_dir = shlex.quote(cell.work_dir)
+    return f'$(ls -t {work_dir}/best_mDice_*.pth | head -n 1)' if cell.bilevel else f'$(cat {work_dir}/last_checkpoint)'
