@@ -203,3 +203,13 @@ def test_multiclass_config_trains_every_class_prompt_through_the_runner(tmp_path
     for label in (1, 2):  # GT boxes: a class is "detected" exactly in the images where it is present
         present = sum(bool((m == label).any()) for m in masks) / len(masks)
         assert hub.get_scalar(f'test/prompt_detection_rate.{label}').current() == present
+
+
+def test_class_prompt_logits_do_not_depend_on_the_batch():
+    model = build(prompter=dict(type='MaskBoxPrompter', fallback='none')).eval()  # image 1 mixes box / no box
+    inputs, samples = fixture(n=3)
+    with torch.no_grad():
+        together = model._forward(inputs, copy.deepcopy(samples))
+        alone = [model._forward(inputs[i:i + 1], copy.deepcopy(samples[i:i + 1])) for i in range(3)]
+    for i in range(3):
+        torch.testing.assert_close(together[i:i + 1], alone[i], rtol=1e-4, atol=1e-4)
