@@ -1,7 +1,10 @@
-"""engine/checkpoint_loading.py: mmengine training checkpoints load under torch >= 2.6 without full unpickling;
+"""engine/checkpoint_loading.py: mmengine training checkpoints load under torch >= 2.6 without full unpickling, in
+any client once mmseg_amsam is imported (torch's weights-only allow-list gains exactly mmengine's training state);
 damaged files and files naming code are refused with a message naming the file, and nothing in them runs."""
 import os
 import pickle
+import subprocess
+import sys
 import uuid
 
 import numpy as np
@@ -63,11 +66,32 @@ class RunsCode:
         return self.func, self.args
 
 
+def plain_torch_load(path: str, import_plugin: bool) -> subprocess.CompletedProcess:
+    """``torch.load(path, weights_only=True)`` in a fresh interpreter (what mmengine 0.10.7 does under torch 2.9),
+    with or without ``import mmseg_amsam`` first; prints the unsafe globals torch sees and the loaded keys."""
+    code = ('import sys, torch\n'
+            + ('import mmseg_amsam\n' if import_plugin else '')
+            + 'print(sorted(torch.serialization.get_unsafe_globals_in_checkpoint(sys.argv[1])))\n'
+            'print(sorted(torch.load(sys.argv[1], weights_only=True)))\n')
+    return subprocess.run([sys.executable, '-c', code, path], capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_any_client_reads_a_training_checkpoint_once_the_plugin_is_imported(training_checkpoint):
+    """mmseg's init_model / MMSegInferencer / tools read with mmengine's loader, i.e. torch's weights-only
+    torch.load: without the plugin it refuses mmengine's own message hub, with `import mmseg_amsam` it reads it."""
+    bare = plain_torch_load(training_checkpoint, import_plugin=False)
+    assert 'mmengine.logging.history_buffer.HistoryBuffer' in bare.stdout.splitlines()[0]
+    assert bare.returncode != 0 and 'Weights only load failed' in bare.stderr
+    plugin = plain_torch_load(training_checkpoint, import_plugin=True)
+    assert plugin.returncode == 0, plugin.stderr[-2000:]
+    assert plugin.stdout.splitlines() == ['[]', "['message_hub', 'meta', 'optimizer', 'param_schedulers', "
+                                          "'state_dict']"]
+
+
 def test_mmengine_training_checkpoint_loads_as_saved(training_checkpoint):
-    globals_named = torch.serialization.get_unsafe_globals_in_checkpoint(training_checkpoint)
-    assert 'mmengine.logging.history_buffer.HistoryBuffer' in globals_named  # weights_only=True alone refuses it
-    with pytest.raises(pickle.UnpicklingError):
-        torch.load(training_checkpoint, weights_only=True)
+    plain = torch.load(training_checkpoint, weights_only=True)  # this process imported mmseg_amsam (conftest)
+    assert isinstance(plain['message_hub']['log_scalars']['train/loss'], HistoryBuffer)
     ours = load_local_checkpoint(training_checkpoint)
     trusted = torch.load(training_checkpoint, weights_only=False)  # the reference: we wrote this file ourselves
     assert sorted(ours) == sorted(trusted) == ['message_hub', 'meta', 'optimizer', 'param_schedulers', 'state_dict']
@@ -115,6 +139,8 @@ def test_a_pickle_naming_code_is_refused_without_running_it(func, tmp_path):
     name = 'builtins.exec' if func is exec else f'{os.system.__module__}.system'
     assert str(err.value).startswith(f'{path}: refused: besides weights and mmengine training state, its pickle '
                                      f'names {name}')
+    with pytest.raises(pickle.UnpicklingError, match='Weights only load failed'):  # any client: torch refuses it
+        torch.load(str(path), weights_only=True)
     assert not marker.exists()
 
 
@@ -127,6 +153,8 @@ def test_getattr_reaches_only_history_buffer_methods(tmp_path):
     torch.save(dict(stats=RunsCode(getattr, HistoryBuffer, '__init__')), bad)
     with pytest.raises(CheckpointFileError, match="bad.pth: cannot be read.*getattr.*'__init__'"):
         load_local_checkpoint(str(bad))
+    with pytest.raises(pickle.UnpicklingError, match="getattr.*'__init__'"):  # any client: the same lookup rule
+        torch.load(str(bad), weights_only=True)
 
 
 def test_plain_weights_load_and_the_loader_is_scoped(tmp_path):

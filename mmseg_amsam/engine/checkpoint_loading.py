@@ -1,19 +1,21 @@
-"""Reading checkpoint files safely with torch >= 2.6, scoped to AM-SAM's own runs and loaders.
+"""Reading checkpoint files safely with torch >= 2.6, in any client of our checkpoints.
 
-mmengine 0.10.7 calls ``torch.load`` without ``weights_only``; torch >= 2.6 then refuses mmengine's own training
-checkpoints (the message hub pickles numpy arrays/scalars and ``HistoryBuffer`` objects), so ``--resume`` and
-``tools/test.py`` break. :func:`load_local_checkpoint` never unpickles fully (``weights_only=False`` would run
-whatever code the file names). It loads with ``weights_only=True``; a file that needs more is loaded again with
-torch's weights-only unpickler allowing exactly the objects of mmengine's training state (:data:`TRAINING_STATE`,
-each checked by that unpickler while it reads; ``builtins.getattr`` only as the lookup of a ``HistoryBuffer``
-statistics method). A file naming anything else, or one that cannot be read, is refused with
-:class:`CheckpointFileError` naming the file, what is wrong and what to do.
+mmengine 0.10.7 calls ``torch.load`` without ``weights_only``, so torch >= 2.6 reads with ``weights_only=True``,
+and mmengine's own training checkpoints pickle more than tensors (the message hub: ``HistoryBuffer`` objects, numpy
+arrays and scalars). Nothing here ever unpickles fully (``weights_only=False`` would run whatever code the file
+names). Instead, importing this module (so ``import mmseg_amsam``, which every config's ``custom_imports`` does)
+adds exactly those objects, :data:`TRAINING_STATE`, to torch's weights-only allow-list
+(``torch.serialization.add_safe_globals``, which runs no code): every client then reads our checkpoints --
+``mmseg.apis.init_model``, ``MMSegInferencer``, mmseg's ``tools/*.py``, our tools. The unpickler still checks each
+object while it reads; ``builtins.getattr`` resolves to :func:`_history_buffer_method`, which only looks up a
+``HistoryBuffer`` statistics method, never torch's ``getattr``. Anything else stays refused by torch.
 
-Scope (the one place this is decided): mmengine's local-file loader is replaced only *inside*
-:func:`amsam_checkpoint_loader`, which ``TrainableOnlyCheckpointHook`` enters for the duration of a Runner's run
-(``before_run`` .. ``after_run``: mmseg's own ``tools/train.py`` / ``tools/test.py`` on our configs, and ours) and
-:func:`~mmseg_amsam.engine.trainable_checkpoint.load_trained_checkpoint` for one load (the inferencer). Importing
-``mmseg_amsam`` changes nothing for other mmengine users in the process.
+:func:`load_local_checkpoint` is mmengine's local loader with our messages: a file naming anything else, or one
+that cannot be read, is refused with :class:`CheckpointFileError` naming the file, what is wrong and what to do
+(torch's own message advises ``weights_only=False``). It replaces mmengine's loader only *inside*
+:func:`amsam_checkpoint_loader`, which ``TrainableOnlyCheckpointHook`` enters for a Runner's run (``before_run`` ..
+``after_run``), ``tools/test.py`` while it loads the checkpoint and ``trainable_checkpoint.read_checkpoint`` for
+one read; elsewhere mmengine's loader (torch's weights-only read) applies, with torch's message on a refusal.
 """
 import importlib
 import os.path as osp
@@ -59,7 +61,7 @@ def _resolve(name: str):
 
 
 def training_state_globals() -> list:
-    """``(object, 'module.name')`` pairs for ``torch.serialization.safe_globals``: :data:`TRAINING_STATE`."""
+    """``(object, 'module.name')`` pairs for ``torch.serialization.add_safe_globals``: :data:`TRAINING_STATE`."""
     pairs = []
     for name in TRAINING_STATE:
         obj = _resolve(name)
@@ -79,28 +81,23 @@ def unsafe_globals(filename: str) -> Optional[List[str]]:
         return None
 
 
+def register_training_state_globals() -> None:
+    """Add :data:`TRAINING_STATE` to torch's weights-only allow-list for this process (module doc); idempotent."""
+    torch.serialization.add_safe_globals(training_state_globals())
+
+
 def load_local_checkpoint(filename: str, map_location=None):
-    """mmengine's local-file loader, safe under torch >= 2.6 (module doc)."""
+    """mmengine's local-file loader, with a message naming the file for anything torch's weights-only read refuses
+    (module doc)."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} can not be found; check the path (or --resume / load_from).')
+    register_training_state_globals()  # already done at import, unless someone cleared torch's allow-list since
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        if 'Weights only load failed' not in str(exc):
-            raise CheckpointFileError(_damaged(filename, exc)) from exc
-        first_error = exc
-    except Exception as exc:  # truncated zip, not a torch file, unreadable ...
-        raise CheckpointFileError(_damaged(filename, exc)) from exc
-    names = unsafe_globals(filename)
-    foreign = [n for n in names or () if n not in TRAINING_STATE]
-    if names is None or foreign:
-        raise CheckpointFileError(_foreign(filename, foreign) if foreign else _damaged(filename, first_error))
-    try:
-        with torch.serialization.safe_globals(training_state_globals()):
-            return torch.load(filename, map_location=map_location, weights_only=True)
-    except Exception as exc:  # named something the static read did not see, or damaged further in
-        raise CheckpointFileError(_damaged(filename, exc)) from exc
+    except Exception as exc:  # truncated zip, not a torch file, unreadable, names something not allowed ...
+        foreign = [n for n in unsafe_globals(filename) or () if n not in TRAINING_STATE]
+        raise CheckpointFileError(_foreign(filename, foreign) if foreign else _damaged(filename, exc)) from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -141,3 +138,6 @@ def amsam_checkpoint_loader() -> Iterator[None]:
             CheckpointLoader.register_scheme(prefixes='', loader=previous, force=True)
         else:  # there was none: leave none
             CheckpointLoader._schemes.pop('', None)
+
+
+register_training_state_globals()
