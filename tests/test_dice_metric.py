@@ -7,6 +7,7 @@ import pytest
 import torch
 from mmengine.logging import MMLogger
 from mmseg.registry import METRICS
+from PIL import Image
 
 from mmseg_amsam.evaluation import DiceMetric
 
@@ -147,3 +148,33 @@ def test_table_gains_prompt_columns_with_a_prompter(tmp_path):
     text = re.sub(' +', ' ', log_file.read_text())
     assert '| Class | Dice | aDice | Prompt det. % | Fallbacks | Box IoU | IoU>=0.5 % |' in text
     assert '| foreground | 100.00 | 100.00 | 75.00 | 1 | 0.525 | 50.00 |' in text
+
+
+def test_output_dir_writes_the_masks_iou_metric_writes_and_keeps_the_metrics(tmp_path):
+    """mmseg's tools/test.py --out sets test_evaluator.output_dir and keep_results: the PNGs are IoUMetric's."""
+    pairs = [(mask((4, 5), [0, 1, 2]), mask((4, 5), [1, 2, 3])), (mask((3, 3), [4]), mask((3, 3), [4]))]
+    samples = [dict(sample(p, g), img_path=f'/data/img_dir/test/case_{i}.jpg') for i, (p, g) in enumerate(pairs)]
+    ours = DiceMetric(output_dir=str(tmp_path / 'dice'), keep_results=True)
+    assert not (tmp_path / 'dice').exists()  # made at the first write: a refused run leaves no empty folder
+    reference = METRICS.build(dict(type='IoUMetric', output_dir=str(tmp_path / 'iou'), keep_results=True))
+    for metric in (ours, reference):
+        metric.dataset_meta = BINARY
+        metric.process({}, samples)
+    assert sorted(p.name for p in (tmp_path / 'dice').iterdir()) == ['case_0.png', 'case_1.png']
+    for name in ('case_0.png', 'case_1.png'):
+        written = np.array(Image.open(tmp_path / 'dice' / name))
+        assert written.dtype == np.uint8 and np.array_equal(written, np.array(Image.open(tmp_path / 'iou' / name)))
+    assert np.array_equal(np.array(Image.open(tmp_path / 'dice' / 'case_0.png')), pairs[0][0])
+    assert ours.evaluate(2) == evaluate(pairs)  # the metrics are those without output_dir
+    assert evaluate(pairs)['mDice'] == pytest.approx(100 * (2 * 2 / 6 + 1.0) / 2)
+
+
+def test_format_only_writes_without_ground_truth_and_computes_nothing(tmp_path):
+    metric = DiceMetric(output_dir=str(tmp_path / 'out'), format_only=True)
+    metric.dataset_meta = BINARY
+    no_gt = dict(pred_sem_seg=dict(data=torch.as_tensor(mask((2, 3), [5]))[None]), img_path='x/a.png')
+    metric.process({}, [no_gt])
+    assert metric.evaluate(1) == {}
+    assert np.array_equal(np.array(Image.open(tmp_path / 'out' / 'a.png')), mask((2, 3), [5]))
+    with pytest.raises(ValueError, match='format_only=True .* needs output_dir'):
+        DiceMetric(format_only=True)

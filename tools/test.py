@@ -8,7 +8,6 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
-from mmseg.registry import METRICS  # noqa: E402
 
 import mmseg_amsam  # noqa: E402,F401
 from mmseg_amsam.apis.cli_errors import held_console, run_cli  # noqa: E402
@@ -23,7 +22,8 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file, or `none` to test the model as built from the config '
                         '(e.g. configs/sam-yolo_*.py: pretrained SAM + YOLO, nothing trained)')
     parser.add_argument('--work-dir', help='the directory to save the evaluation metrics')
-    parser.add_argument('--out', help='directory to save the predicted masks (PNG)')
+    parser.add_argument('--out', help='directory to save the predicted masks (PNG, one per test image: class '
+                        'indices at the original size), as mmseg\'s tools/test.py (test_evaluator.output_dir)')
     parser.add_argument('--show-dir', help='directory to save overlays of predictions (mmseg SegVisualizationHook: '
                         'DIR/vis_data/vis_image/*.png)')
     parser.add_argument('--show-interval', type=int, default=1,
@@ -46,6 +46,10 @@ def main(argv=None):
     cfg = load_run_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     cfg.load_from = None if args.checkpoint.lower() == 'none' else args.checkpoint
     check_prerequisites(cfg, phases=('test', ))  # every missing file at once, before anything is built
+    if args.out:  # as mmseg's tools/test.py; DiceMetric makes the folder at its first write
+        evaluator = cfg.test_evaluator
+        metric = evaluator[0] if isinstance(evaluator, (list, tuple)) else evaluator
+        metric.update(output_dir=args.out, keep_results=True)
     if args.show_dir:
         vis = cfg.default_hooks.setdefault('visualization', dict(type='SegVisualizationHook'))
         vis['draw'] = True
@@ -53,14 +57,10 @@ def main(argv=None):
         cfg.visualizer['save_dir'] = args.show_dir
     with held_console(not args.debug):  # a refusal while building or loading is the only thing printed
         runner = Runner.from_cfg(cfg)
-        loop = runner.test_loop  # builds the loop and dataset now (runner.test() reuses it)
+        runner.test_loop  # builds the loop and dataset now (runner.test() reuses it)
         if cfg.load_from:  # load (and check) the checkpoint now; runner.test() then skips it (_has_loaded)
             with amsam_checkpoint_loader():
                 runner.load_or_resume()
-    if args.out:  # added only now: mmseg's IoUMetric creates its output_dir when it is built
-        writer = METRICS.build(dict(type='IoUMetric', format_only=True, output_dir=args.out))
-        writer.dataset_meta = loop.dataloader.dataset.metainfo
-        loop.evaluator.metrics.append(writer)
     runner.test()
     return 0
 

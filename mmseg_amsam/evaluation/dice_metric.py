@@ -1,4 +1,6 @@
 """Dice score (AM-SAM paper, eq. 13) as an mmengine metric for mmseg val/test loops."""
+import os
+import os.path as osp
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence
 
@@ -7,6 +9,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmseg.registry import METRICS
+from PIL import Image
 from prettytable import PrettyTable
 
 
@@ -46,6 +49,13 @@ class DiceMetric(BaseMetric):
             under the first policy and NaN under ``'skip'``.
         num_classes (int, optional): Used only when no ``dataset_meta`` with ``classes`` is set (the runner
             sets it from the dataset). Defaults to None.
+        output_dir (str, optional): as mmseg's ``IoUMetric`` (mmseg's ``tools/test.py --out DIR`` sets it): each
+            image's predicted label map is written to ``DIR/<image name>.png`` (uint8 class indices at the original
+            size; +1 with ``reduce_zero_label``). The folder is made at the first write. Defaults to None.
+        format_only (bool): as ``IoUMetric``: only write the PNGs (needs ``output_dir``), no ground truth is read
+            and no metric computed (test sets without masks). Defaults to False.
+        keep_results (bool): accepted as ``IoUMetric`` accepts it (mmseg's ``tools/test.py --out`` sets it): the
+            written PNGs are always kept. Defaults to False.
         collect_device (str): 'cpu' or 'gpu', for collecting results across ranks. Defaults to 'cpu'.
         prefix (str, optional): Prefix of the metric names. Defaults to None.
     """
@@ -56,12 +66,19 @@ class DiceMetric(BaseMetric):
                  include_background: bool = False,
                  empty_gt: str = 'one_if_empty_pred',
                  num_classes: Optional[int] = None,
+                 output_dir: Optional[str] = None,
+                 format_only: bool = False,
+                 keep_results: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  **kwargs) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix, **kwargs)
         if empty_gt not in self.EMPTY_GT_POLICIES:
             raise ValueError(f'empty_gt must be one of {self.EMPTY_GT_POLICIES}, got {empty_gt!r}')
+        if format_only and not output_dir:
+            raise ValueError('DiceMetric: format_only=True writes the predictions and computes no metric, so it '
+                             'needs output_dir (test_evaluator.output_dir=DIR, or tools/test.py --out DIR).')
+        self.output_dir, self.format_only, self.keep_results = output_dir, format_only, keep_results
         self.ignore_index = ignore_index
         self.include_background = include_background
         self.empty_gt = empty_gt
@@ -104,6 +121,11 @@ class DiceMetric(BaseMetric):
         num_classes = len(self._class_names())
         for data_sample in data_samples:
             pred = data_sample['pred_sem_seg']['data'].squeeze()
+            if self.output_dir:
+                written = self.write_prediction(pred, data_sample)
+                if self.format_only:
+                    self.results.append(written)
+                    continue
             gt = data_sample['gt_sem_seg']['data'].squeeze().to(pred)
             stats = self.image_stats(pred, gt, num_classes, self.ignore_index)
             if data_sample.get('prompt_fallback') is None:
@@ -114,9 +136,24 @@ class DiceMetric(BaseMetric):
                 self.results.append(dict(stats=stats, fallback=[bool(f) for f in fallback] if per_class else
                                          [bool(fallback)], iou=list(iou) if per_class else [iou]))
 
+    def write_prediction(self, pred: torch.Tensor, data_sample: dict) -> str:
+        """``output_dir/<image name>.png``: the label map as ``IoUMetric`` writes it; returns the path."""
+        os.makedirs(self.output_dir, exist_ok=True)
+        name = osp.splitext(osp.basename(data_sample['img_path']))[0]
+        path = osp.abspath(osp.join(self.output_dir, f'{name}.png'))
+        mask = pred.cpu().numpy() + (1 if data_sample.get('reduce_zero_label', False) else 0)
+        Image.fromarray(mask.astype(np.uint8)).save(path)
+        return path
+
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Turn the per-image counts into ``mDice``, ``aDice`` and per-class values (percent)."""
         logger: MMLogger = MMLogger.get_current_instance()
+        if self.format_only:
+            print_log(f'DiceMetric: format_only: {len(results)} predicted masks written to {self.output_dir}, no '
+                      'metric computed', logger=logger)
+            return OrderedDict()
+        if self.output_dir:
+            print_log(f'DiceMetric: {len(results)} predicted masks written to {self.output_dir}', logger=logger)
         names = self._class_names()
         first = 0 if self.include_background else 1
         evaluated = names[first:]

@@ -43,6 +43,9 @@ class AMSAM(BaseSegmentor):
         img_size: SAM input size (default 256 as BLO-SAM), the one source of truth: given to every SAM part; a part
             or ``data_preprocessor.size`` that names another size is refused at build, and an input of another
             size (the pipelines' ``Resize`` scale) at its first forward, with a message naming the fields.
+        pretrained: accepted as mmseg's ``EncoderDecoder`` accepts it (``mmseg.apis.init_model`` and mmseg's tools
+            set ``model.pretrained = None``); AM-SAM's pretrained weights are ``sam_checkpoint``, so any other value
+            is refused with a message saying so.
 
     ``predict`` returns ``SegDataSample`` s with ``seg_logits`` (softmax-able class logits) and ``pred_sem_seg`` at
     the original image size (mmseg's ``postprocess_result``); with a prompter, each sample's metainfo also holds
@@ -54,7 +57,12 @@ class AMSAM(BaseSegmentor):
                  prompter: Optional[dict] = None, learnable_prompt: Optional[dict] = dict(type='LearnablePrompt'),
                  sam_checkpoint: Optional[str] = None, img_size: int = 256, class_prompts: bool = False,
                  embedding_cache: Optional[dict] = dict(max_gb=4.0, disk_dir=None), data_preprocessor=None,
-                 train_cfg=None, test_cfg=None, init_cfg=None):
+                 train_cfg=None, test_cfg=None, init_cfg=None, pretrained: Optional[str] = None):
+        if pretrained is not None:
+            raise ValueError(f'AMSAM: model.pretrained={pretrained!r} is not used by AM-SAM: its pretrained weights '
+                             'are an official SAM checkpoint, given as model.sam_checkpoint (every SAM part loads '
+                             f'it). Set model.sam_checkpoint={pretrained!r} if that file is a SAM checkpoint, and '
+                             'model.pretrained=None.')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         parts = [copy.deepcopy(c) for c in (backbone, prompt_encoder, decode_head)]
         check_img_size(img_size, data_preprocessor, dict(zip(('backbone', 'prompt_encoder', 'decode_head'), parts)))
