@@ -7,8 +7,9 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 vis_backends = [dict(type='LocalVisBackend')]
-# no fixed `name`: mmengine then names the visualizer after the run, so two runs in one process never share one
-visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends)
+# SegLocalVisualizer with no fixed `name`: a Runner names it after the run (two runs in one process never share one),
+# other clients (mmseg's browse_dataset.py) get 'visualizer' (mmseg_amsam/engine/run_visualizer.py)
+visualizer = dict(type='RunSegLocalVisualizer', vis_backends=vis_backends)
 log_processor = dict(by_epoch=True)
 log_level = 'INFO'
 load_from = None

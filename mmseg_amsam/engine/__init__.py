@@ -6,6 +6,7 @@ from .bilevel import (BiLevelDataLoader, BiLevelDistributedDataParallel, BiLevel
                       is_bilevel_batch, select_parameters, split_halves, unrolled_hypergradient, virtual_step)
 from .checkpoint_loading import CheckpointFileError, amsam_checkpoint_loader, load_local_checkpoint
 from .hooks import EmbeddingCacheHook, NumClassesCheckHook, TrainableOnlyCheckpointHook
+from .run_visualizer import run_seg_local_visualizer
 from .trainable_checkpoint import (FrozenWeightsError, build_model, checkpoint_seed, load_trained_checkpoint,
                                    read_checkpoint, restore_frozen_weights)
 
@@ -14,4 +15,4 @@ __all__ = ['BiLevelDataLoader', 'BiLevelDistributedDataParallel', 'BiLevelEpochB
            'select_parameters', 'split_halves', 'unrolled_hypergradient', 'virtual_step', 'CheckpointFileError',
            'amsam_checkpoint_loader', 'load_local_checkpoint', 'EmbeddingCacheHook', 'NumClassesCheckHook',
            'TrainableOnlyCheckpointHook', 'FrozenWeightsError', 'build_model', 'checkpoint_seed',
-           'load_trained_checkpoint', 'read_checkpoint', 'restore_frozen_weights']
+           'load_trained_checkpoint', 'read_checkpoint', 'restore_frozen_weights', 'run_seg_local_visualizer']
