@@ -14,6 +14,7 @@ from mmseg.structures import SegDataSample
 from cfg_helpers import demo_cfg, model_cfg
 from mmseg_amsam.engine import (BiLevelOptimWrapperConstructor, bilevel_train_step, split_halves,
                                 unrolled_hypergradient, virtual_step)
+from mmseg_amsam.engine.bilevel import computed_in, decoder_modules
 
 # ---------------------------------------------------------------- hypergradient on a problem with an exact answer
 
@@ -271,12 +272,15 @@ def test_unrolled_training_step_uses_the_unrolled_hypergradient():
     b2 = twin.data_preprocessor(copy.deepcopy(d2), True)
     f1 = twin.frozen_features(b1['inputs'], b1['data_samples'])
     f2 = twin.frozen_features(b2['inputs'], b2['data_samples'])
+    f1, f2 = ({k: v.double() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in f.items()}
+              for f in (f1, f2))
     lower_p = [p for g in twin_ow['lower'].optimizer.param_groups for p in g['params']]
     upper_p = [p for g in twin_ow['upper'].optimizer.param_groups for p in g['params']]
-    expected, _ = unrolled_hypergradient(
-        lambda: twin.parse_losses(twin.loss_from(f1, b1['data_samples']))[0],
-        lambda: twin.parse_losses(twin.loss_from(f2, b2['data_samples']))[0], lower_p, upper_p,
-        twin_ow['lower'].optimizer)
+    with computed_in(decoder_modules(twin), torch.float64):  # as the step's default hypergrad_dtype
+        expected, _ = unrolled_hypergradient(
+            lambda: twin.parse_losses(twin.loss_from(f1, b1['data_samples']))[0],
+            lambda: twin.parse_losses(twin.loss_from(f2, b2['data_samples']))[0], lower_p, upper_p,
+            twin_ow['lower'].optimizer)
     got = {}
     step = ow['upper'].step
 
@@ -286,8 +290,11 @@ def test_unrolled_training_step_uses_the_unrolled_hypergradient():
 
     ow['upper'].step = spy
     bilevel_train_step(model, dict(lower=copy.deepcopy(d1), upper=copy.deepcopy(d2)), ow)
-    for g, e in zip(got['grads'], expected):
-        torch.testing.assert_close(g, e, rtol=1e-3, atol=1e-6)
+    # both in float64 on the same float32 inputs; the training step's w' is float32 AdamW arithmetic, the virtual
+    # step's float64: the same ~6 float32 roundings per weight as in test_training_fidelity_hypergradient's bound
+    # (relative to the whole gradient's norm: single entries near 0 carry the absolute error of the large ones)
+    diff = sum(((g.double() - e)**2).sum() for g, e in zip(got['grads'], expected)).sqrt()
+    assert float(diff / sum((e**2).sum() for e in expected).sqrt()) <= 64 * 2.0**-24
 
 
 def test_epoch_based_resume_matches_an_uninterrupted_run(demo_root, tmp_path):

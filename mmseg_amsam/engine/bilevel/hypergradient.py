@@ -26,7 +26,8 @@ difference quotient then mixes rounding error into the result (13 % relative err
 5e-3, 190 % at lr 0.2; tests/test_training_fidelity_hypergradient.py measures the exact form against float64).
 
 Gradients are taken with ``torch.autograd.grad`` on explicit parameter lists; no ``.grad`` is read or written.
-This runs in fp32 (callers keep it outside autocast).
+This runs in the dtype of the parameters and losses it is given, outside autocast: the training step runs it in
+float64 by default (``model.train_cfg.hypergrad_dtype``, engine/bilevel/step.py).
 """
 import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -75,10 +76,7 @@ def virtual_step(optimizer: torch.optim.Optimizer, params: Sequence[Tensor],
             denom = sqrt_v1 / math.sqrt(bc2) + eps
             base = w * (1 - lr * wd) if decoupled else w
             new.append(base - (lr / bc1) * m1 / denom)
-            # d/dg of -(lr/bc1) m1/denom, with d sqrt(v1)/dg = (1-beta2) g / sqrt(v1)
-            dsqrt = torch.where(sqrt_v1 > 0, (1 - beta2) * g / sqrt_v1.clamp_min(1e-30), torch.zeros_like(g))
-            d = -(lr / bc1) * ((1 - beta1) / denom - m1 / denom**2 * dsqrt / math.sqrt(bc2))
-            deriv.append(d.detach())
+            deriv.append(_adam_update_derivative(g, m, v, sqrt_v1, denom, lr, beta1, beta2, eps, bc1, bc2))
         elif isinstance(optimizer, torch.optim.SGD):
             if group.get('nesterov') or group.get('maximize'):
                 raise NotImplementedError('unrolled bi-level: nesterov / maximize SGD are not supported')
@@ -95,6 +93,27 @@ def virtual_step(optimizer: torch.optim.Optimizer, params: Sequence[Tensor],
             raise NotImplementedError(f'unrolled bi-level supports Adam/AdamW/SGD lower optimizers, '
                                       f'not {type(optimizer).__name__}')
     return new, deriv
+
+
+def _adam_update_derivative(g: Tensor, m: Tensor, v: Tensor, sqrt_v1: Tensor, denom: Tensor, lr: float,
+                            beta1: float, beta2: float, eps: float, bc1: float, bc2: float) -> Tensor:
+    """``d/dg`` of Adam's update ``-(lr/bc1) m1/denom``, ``m1 = b1 m + (1-b1) g``, ``v1 = b2 v + (1-b2) g^2``,
+    ``denom = sqrt(v1)/sqrt(bc2) + eps``, written without cancellation.
+
+    The textbook form ``-(lr/bc1) ((1-b1)/denom - m1 (1-b2) g / (sqrt(v1) sqrt(bc2) denom^2))`` subtracts two
+    numbers that agree to ``eps/|g|`` relative when ``|g| >> eps`` (at the first step it equals
+    ``-lr eps / (|g| + eps)^2``): in float32 the result is rounding noise for most parameters and its value changes
+    with the CPU's summation order. Over the common denominator ``denom^2`` the ``g^2`` terms cancel exactly
+    (``(1-b1) v1 - (1-b2) m1 g = (1-b1) b2 v - b1 (1-b2) m g``), leaving
+
+        d = -(lr/bc1) / denom^2 * ((1-b1) eps + ((1-b1) b2 v - b1 (1-b2) m g) / (sqrt(v1) sqrt(bc2)))
+
+    whose only subtraction is of the two optimizer-state terms (zero at the first step). Where ``v1 = 0``
+    (``g = m = v = 0``) the second term is 0, as the limit of the original form.
+    """
+    state_term = (1 - beta1) * beta2 * v - beta1 * (1 - beta2) * m * g
+    ratio = torch.where(sqrt_v1 > 0, state_term / (sqrt_v1.clamp_min(1e-30) * math.sqrt(bc2)), torch.zeros_like(g))
+    return (-(lr / bc1) * ((1 - beta1) * eps + ratio) / denom**2).detach()
 
 
 def _grads(loss: Tensor, params: Sequence[Tensor], create_graph: bool = False) -> List[Tensor]:
