@@ -196,13 +196,13 @@ def test_multiclass_config_trains_every_class_prompt_through_the_runner(tmp_path
     hub = runner.message_hub  # the telemetry hook's scalars: per class, and their sum over the classes
 
     def fallbacks(suffix=''):
-        return hub.get_scalar(f'test/prompt_fallbacks{suffix}').current()
+        return hub.get_scalar(f'test/test/prompt_fallbacks{suffix}').current()  # hook's hub_key
     assert fallbacks() == fallbacks('.1') + fallbacks('.2')
     import cv2
     masks = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted((root / 'ann_dir' / 'test').glob('*.png'))]
     for label in (1, 2):  # GT boxes: a class is "detected" exactly in the images where it is present
         present = sum(bool((m == label).any()) for m in masks) / len(masks)
-        assert hub.get_scalar(f'test/prompt_detection_rate.{label}').current() == present
+        assert hub.get_scalar(f'test/test/prompt_detection_rate.{label}').current() == present
 
 
 def test_class_prompt_logits_do_not_depend_on_the_batch():

@@ -11,6 +11,7 @@ from mmseg.structures import SegDataSample
 from torch import nn
 
 from mmseg_amsam.engine.hooks import PromptTelemetryHook
+from mmseg_amsam.engine.hooks.prompt_telemetry_hook import hub_key
 from mmseg_amsam.models.prompters import YOLOBoxPrompter
 
 # image fill value -> (detections x1 y1 x2 y2 conf cls, GT mask rows, GT mask cols); images 100 x 100
@@ -69,22 +70,26 @@ def test_hook_publishes_scalars_and_warns_once():
     model = nn.Module()
     model.prompter = fixture_prompter(warn_fallback_rate=0.2).eval()
     hub = MessageHub.get_instance('test_prompt_telemetry_hook')
-    runner = SimpleNamespace(model=model, logger=Logger(), message_hub=hub, train_loop=object())
+    runner = SimpleNamespace(model=model, logger=Logger(), message_hub=hub, train_loop=object(),
+                             train_dataloader=[None, None])  # an epoch of 2 iterations
     hook = PromptTelemetryHook()
     for _ in range(2):  # two validation runs: the counts start afresh, the warning comes once
         hook.before_val_epoch(runner)
         model.prompter(torch.zeros(3, 3, 100, 100), fixture_samples())
         hook.after_val_epoch(runner)
-    assert hub.get_scalar('val/prompt_detection_rate').current() == pytest.approx(2 / 3)
-    assert hub.get_scalar('val/prompt_fallbacks').current() == 1
-    assert hub.get_scalar('val/prompt_box_iou').current() == pytest.approx(1.75 / 3)
-    assert hub.get_scalar('val/prompt_box_iou_ge_0.5').current() == pytest.approx(2 / 3)
+    assert hub.get_scalar(hub_key('val', 'detection_rate')).current() == pytest.approx(2 / 3)
+    assert hub.get_scalar(hub_key('val', 'fallbacks')).current() == 1
+    assert hub.get_scalar(hub_key('val', 'box_iou')).current() == pytest.approx(1.75 / 3)
+    assert hub.get_scalar(hub_key('val', 'box_iou_ge_0.5')).current() == pytest.approx(2 / 3)
     assert runner.logger.infos[-1] == ('YOLOBoxPrompter (val): 3 prompts: 2 detected (66.7%), 1 fallbacks; '
                                        'prompt-box IoU with the GT box 0.583 (mean over 3), 66.7% >= 0.5')
     assert len(runner.logger.warnings) == 1
     assert 'FELL BACK on 1 of 3 images (33.3% > warn_fallback_rate 20%)' in runner.logger.warnings[0]
     hook.before_train_epoch(runner)
     model.prompter.train()(torch.zeros(3, 3, 100, 100), fixture_samples()[:2])
-    hook.after_train_epoch(runner)
-    assert hub.get_scalar('train/prompt_detection_rate').current() == 1.0
+    hook.after_train_iter(runner, batch_idx=0)
+    assert hub_key('train', 'detection_rate') not in hub.log_scalars  # published at the epoch's last iteration,
+    hook.after_train_iter(runner, batch_idx=1)  # before LoggerHook writes it (it runs after this hook)
+    assert hub.get_scalar(hub_key('train', 'detection_rate')).current() == 1.0
+    assert hub_key('train', 'detection_rate') == 'train/train/prompt_detection_rate'  # logged: train/prompt_...
     assert len(runner.logger.warnings) == 1

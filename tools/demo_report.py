@@ -25,11 +25,11 @@ def read_test_metrics(work_dir: str) -> dict:
 
 def prompts_line(metrics: dict) -> str:
     """The prompt telemetry the test run logged (PromptTelemetryHook / DiceMetric)."""
-    if metrics.get('prompt_detection_rate') is None:
+    if metrics.get('test/prompt_detection_rate') is None:
         return 'no prompt telemetry in this run'
-    return (f'{100 * metrics["prompt_detection_rate"]:.0f} % of the test images got a detected box (the others: '
-            f'the whole-image box), prompt-box IoU with the GT box {metrics["prompt_box_iou"]:.3f} (mean), '
-            f'{100 * metrics["prompt_box_iou_ge_0.5"]:.0f} % >= 0.5')
+    return (f'{100 * metrics["test/prompt_detection_rate"]:.0f} % of the test images got a detected box (the '
+            f'others: the whole-image box), prompt-box IoU with the GT box {metrics["test/prompt_box_iou"]:.3f} '
+            f'(mean), {100 * metrics["test/prompt_box_iou_ge_0.5"]:.0f} % >= 0.5')
 
 
 def main(argv=None) -> int:

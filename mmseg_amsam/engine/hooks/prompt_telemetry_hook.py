@@ -16,15 +16,23 @@ from ...utils.model_wrapper import unwrap_model
 LOGGED = ('detection_rate', 'fallbacks', 'box_iou', 'box_iou_ge_0.5')
 
 
+def hub_key(mode: str, name: str) -> str:
+    """Message-hub key of the scalar logged as ``{mode}/prompt_{name}``: mmengine's ``LogProcessor`` strips the
+    leading ``{mode}/`` of every key it writes (log line, ``scalars.json``, TensorBoard ...), which would put the
+    train and the val values in one ``prompt_*`` series; the key repeats the split so that it survives."""
+    return f'{mode}/{mode}/prompt_{name}'
+
+
 @HOOKS.register_module()
 class PromptTelemetryHook(Hook):
     """Publishes the prompter's :class:`PromptTelemetry` (a no-op for models without a box prompter).
 
-    After each train epoch (iteration-based loops: every ``interval`` iterations), each validation and each test
-    run: one log line (``format_summary``) and the scalars ``{train,val,test}/prompt_detection_rate``,
-    ``prompt_fallbacks``, ``prompt_box_iou`` and ``prompt_box_iou_ge_0.5`` in the message hub, from where mmengine's
-    ``LoggerHook`` (which runs after this hook) writes them to the log and to every visualizer backend
-    (``scalars.json``, TensorBoard, ...). Counts are summed over ranks.
+    After each train epoch (at its last iteration; iteration-based loops: every ``interval`` iterations), each
+    validation and each test run: one log line (``format_summary``) and the scalars
+    ``{train,val,test}/prompt_detection_rate``, ``.../prompt_fallbacks``, ``.../prompt_box_iou`` and
+    ``.../prompt_box_iou_ge_0.5``, one series per split, through the message hub (keys: :func:`hub_key`), from where
+    mmengine's ``LoggerHook`` (which runs after this hook) writes them to the log, to every visualizer backend
+    (``scalars.json``, TensorBoard, ...) and to the test results' JSON. Counts are summed over ranks.
 
     When a published share of fallbacks is above the prompter's ``warn_fallback_rate``, one WARNING says so with the
     number (once per run).
@@ -66,7 +74,7 @@ class PromptTelemetryHook(Hook):
                 runner.logger.info(f'  class {suffix[1:]}: {format_summary(values)}')
             for key in LOGGED:
                 if values[key] == values[key]:  # not NaN (no ground truth: no IoU)
-                    runner.message_hub.update_scalar(f'{mode}/prompt_{key}{suffix}', values[key])
+                    runner.message_hub.update_scalar(hub_key(mode, f'{key}{suffix}'), values[key])
         warning = fallback_warning(int(summary['fallbacks']), int(summary['prompts']),
                                    getattr(prompter, 'warn_fallback_rate', None), f' in {mode}')
         if warning and not self._warned:
@@ -87,11 +95,14 @@ class PromptTelemetryHook(Hook):
         self._reset(runner, 'train')
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if isinstance(runner.train_loop, IterBasedTrainLoop) and self.every_n_train_iters(runner, self.interval):
-            self._publish(runner, 'train', 'train')
-
-    def after_train_epoch(self, runner) -> None:
-        if not isinstance(runner.train_loop, IterBasedTrainLoop):
+        """Iteration-based: every ``interval`` iterations; epoch-based: the epoch's last iteration, before
+        ``LoggerHook`` writes that iteration's scalars (after ``train_epoch`` nothing writes them until the next
+        epoch's first logged iteration, and never after the last epoch)."""
+        if isinstance(runner.train_loop, IterBasedTrainLoop):
+            due = self.every_n_train_iters(runner, self.interval)
+        else:
+            due = self.end_of_epoch(runner.train_dataloader, batch_idx)
+        if due:
             self._publish(runner, 'train', 'train')
 
     def before_val_epoch(self, runner) -> None:

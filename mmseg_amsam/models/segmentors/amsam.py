@@ -113,8 +113,8 @@ class AMSAM(BaseSegmentor):
     # ---- the forward path of Fig. 2 -------------------------------------------------------------------------
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """Image embeddings ``(B, 256, img_size/16, img_size/16)`` from the frozen encoder (cached)."""
-        if self.embedding_cache is None or (self.training and not self.cache_in_training):
-            return self.backbone(inputs)
+        if self.embedding_cache is None or (self.training and not self.cache_in_training) or torch.jit.is_tracing():
+            return self.backbone(inputs)  # traced (FLOP count, export): the encoder itself, never a cache hit
         return self.embedding_cache(inputs, self.backbone)
 
     def frozen_features(self, inputs: Tensor, data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
@@ -127,13 +127,21 @@ class AMSAM(BaseSegmentor):
         """
         return dict(self.prompt_features(inputs, data_samples), feats=self.extract_feat(inputs))
 
-    def prompt_features(self, inputs: Tensor, data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
+    def prompt_features(self, inputs: Tensor, data_samples: List[SegDataSample],
+                        detect: bool = True) -> Dict[str, Tensor]:
         """The prompt part of ``frozen_features``: boxes (prompter) and SAM's sparse / dense prompt embeddings. A
-        step whose encoder trains computes it once per batch and only the image embeddings per pass."""
+        step whose encoder trains computes it once per batch and only the image embeddings per pass. ``detect=False``
+        does not run the prompter: every image (and class) is prompted as one where nothing was found."""
         check_input_size(inputs, self.img_size)
         boxes = has_box = None
         if self.prompter is not None:
-            boxes, has_box = self.prompter(inputs, data_samples)  # has_box: found (False: fell back)
+            if detect:
+                boxes, has_box = self.prompter(inputs, data_samples)  # has_box: found (False: fell back)
+            else:  # the prompter's whole-image box, marked not found: (B, 4) / (B,); class prompts (B, C, ...)
+                shape = (len(data_samples), self.prompts_per_image)[:2 if self.class_prompts else 1]
+                boxes = torch.tensor([self.prompter.whole_image_box(s, inputs) for s in data_samples],
+                                     device=inputs.device).reshape(shape[0], *[1] * (len(shape) - 1), 4)
+                boxes, has_box = boxes.expand(*shape, 4), torch.zeros(shape, dtype=torch.bool, device=inputs.device)
             require_prompts(self, has_box, data_samples)  # fallback='none' without a learned prompt
             has_box = self.prompter.prompted(has_box)  # from here: SAM gets a box (found or whole-image fallback)
             if self.class_prompts:  # (B, C, 4) -> one prompt per image and class, image by image
@@ -202,9 +210,14 @@ class AMSAM(BaseSegmentor):
         return self.postprocess_result(seg_logits, data_samples)  # metainfo: prompt_box etc. (BoxPrompter)
 
     def _forward(self, inputs: Tensor, data_samples: Optional[List[SegDataSample]] = None) -> Tensor:
+        """Tensor mode: low-resolution logits. Without ``data_samples`` (mmseg's ``get_flops.py``, tracing) the
+        detector (outside the module tree; its Python post-processing cannot be traced) does not run: every image is
+        prompted as one where it found nothing (``prompter.fallback``), at a detected box's cost, detector excluded."""
         if data_samples is None:
-            data_samples = [SegDataSample(metainfo=dict(img_shape=tuple(inputs.shape[-2:])))
-                            for _ in range(inputs.shape[0])]
+            samples = [SegDataSample(metainfo=dict(img_shape=tuple(inputs.shape[-2:])))
+                       for _ in range(inputs.shape[0])]
+            return self.decode_from(dict(self.prompt_features(inputs, samples, detect=False),
+                                         feats=self.extract_feat(inputs)))
         return self.decode(inputs, data_samples)
 
 
