@@ -17,6 +17,7 @@ import mmseg_amsam  # noqa: E402,F401  registers the plugin
 from mmseg_amsam.apis.cli_errors import held_console, run_cli  # noqa: E402
 from mmseg_amsam.apis.prerequisites import check_prerequisites  # noqa: E402
 from mmseg_amsam.apis.run_config import load_run_config  # noqa: E402
+from mmseg_amsam.engine.hooks.safe_checkpoint_hook import resume_checkpoint  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -24,7 +25,8 @@ def parse_args(argv=None):
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume', action='store_true', default=False,
-                        help='resume from the latest checkpoint in the work_dir automatically')
+                        help='resume from the latest checkpoint in the work_dir (the one named in '
+                        'WORK_DIR/last_checkpoint); refused when there is none')
     parser.add_argument('--amp', action='store_true', default=False, help='enable automatic-mixed-precision training')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value (e.g. model.train_cfg.unrolled=True)')
@@ -42,6 +44,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_run_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    if args.resume and not cfg.get('load_from'):  # mmengine would train from scratch when there is nothing to resume
+        resume_checkpoint(cfg.work_dir)
     check_prerequisites(cfg, phases=('train', 'val'))  # every missing file at once, before anything is built
     if args.amp:
         from mmseg_amsam.engine.amp import enable_amp

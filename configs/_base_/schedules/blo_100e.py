@@ -2,6 +2,9 @@
 # lower level (LoRA + trainable decoder parts) AdamW lr 5e-3, upper level (learnable prompt) AdamW lr 1e-3, both
 # betas (0.9, 0.999), weight decay 0.1, poly decay lr_i = lr_0 (1 - i/iter_max)^0.9, 100 epochs, batch size 1,
 # best checkpoint by Dice on D2. Set model.train_cfg.unrolled=True for the second-order hypergradient.
+# Checkpoints (SafeCheckpointHook: mmengine's CheckpointHook that writes a new file before removing the old one):
+# best_mDice_epoch_N.pth (weights only) and, for --resume, the latest epoch_N.pth (every 5 epochs, at the last
+# epoch, and at each new best once one exists; one kept, named in work_dir/last_checkpoint).
 max_epochs = 100
 optim_wrapper = dict(
     constructor='BiLevelOptimWrapperConstructor',
@@ -28,7 +31,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=-1, save_best='mDice', rule='greater',
-                    save_last=True),
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=True, interval=5, max_keep_ckpts=1, save_best='mDice',
+                    rule='greater', save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

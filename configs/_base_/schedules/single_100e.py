@@ -5,7 +5,8 @@
 # No held-out set: a single-level method trains on all k images (there is no D1/D2 split), so nothing is left to
 # select a checkpoint on. Hence NO validation during training (the experiment bases set val_dataloader,
 # val_evaluator and val_cfg to None) and the LAST checkpoint is kept (work_dir/epoch_100.pth, also named in
-# work_dir/last_checkpoint); evaluate it on the test split with
+# work_dir/last_checkpoint; during the run the latest of every 5 epochs, for --resume; SafeCheckpointHook writes
+# the new file before removing the old one); evaluate it on the test split with
 #   python tools/test.py CONFIG $(cat work_dirs/CONFIG_NAME/last_checkpoint)
 # (Choosing the best epoch on the test split would leak the test set.)
 max_epochs = 100
@@ -22,6 +23,6 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=-1, save_last=True),
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=True, interval=5, max_keep_ckpts=1, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
