@@ -1,6 +1,7 @@
 """Segment images with a trained model: one mask PNG per image (+ optional overlays with the prompt box).
 
     python tools/infer.py CONFIG CHECKPOINT INPUT --out DIR [--overlay] [--palette] [--batch-size N] [--device D]
+    python tools/infer.py CONFIG none INPUT --out DIR [...]   (the model as built from the config, as tools/test.py)
     python tools/infer.py --backend onnxruntime EXPORT_DIR INPUT --out DIR [...]   (an export of tools/export_onnx.py)
 
 INPUT is an image file, a folder (its images, not recursive) or a glob pattern (quote it: 'data/**/*.jpg').
@@ -28,6 +29,29 @@ from mmengine.config import DictAction  # noqa: E402
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 BACKENDS = ('pytorch', 'onnxruntime')
+NO_CHECKPOINT = 'none'  # as tools/test.py: the model as built from the config (frozen SAM, nothing trained)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a whole number >= 1, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1 (images per forward pass), got {value}')
+    return value
+
+
+def opacity(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number between 0 and 1, got {text!r}') from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f'must be between 0 (image only) and 1 (mask colour only), got {text}')
+    return value
 
 
 def parse_args(argv=None):
@@ -36,17 +60,20 @@ def parse_args(argv=None):
         usage='%(prog)s [--backend pytorch] CONFIG CHECKPOINT INPUT --out DIR [options]\n'
               '       %(prog)s --backend onnxruntime EXPORT_DIR INPUT --out DIR [options]')
     parser.add_argument('paths', nargs='+', metavar='PATH',
-                        help='pytorch: config file, checkpoint (full or trainable-only) and INPUT; onnxruntime: the '
-                        'export directory and INPUT. INPUT: an image, a folder of images, or a glob pattern')
+                        help='pytorch: config file, checkpoint (full or trainable-only, or `none` for the model as '
+                        'built from the config, e.g. configs/sam-yolo_*.py: pretrained SAM + YOLO, nothing trained) '
+                        'and INPUT; onnxruntime: the export directory and INPUT. INPUT: an image, a folder of images, '
+                        'or a glob pattern')
     parser.add_argument('--backend', choices=BACKENDS, default='pytorch',
                         help='pytorch (default) or onnxruntime (an export of tools/export_onnx.py, CPU)')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--overlay', action='store_true', help='also write NAME_overlay.png with the prompt box')
     parser.add_argument('--palette', action='store_true', help='colour mask PNGs with the dataset palette')
-    parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass (default 1)')
+    parser.add_argument('--batch-size', type=positive_int, default=1, help='images per forward pass (default 1)')
     parser.add_argument('--device', default=None,
                         help="'cpu', 'cuda:0' ... (pytorch backend; default: cuda:0 if available)")
-    parser.add_argument('--opacity', type=float, default=0.5, help='mask opacity in overlays (default 0.5)')
+    parser.add_argument('--opacity', type=opacity, default=0.5,
+                        help='mask opacity in overlays, 0 to 1 (default 0.5)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='config overrides, key=value (pytorch)')
     parser.add_argument('--debug', action='store_true', help='show the traceback of known errors (bad checkpoint ...)')
     args = parser.parse_args(argv)
@@ -57,6 +84,8 @@ def parse_args(argv=None):
     if args.backend == 'onnxruntime' and args.cfg_options:
         parser.error('--cfg-options applies to the pytorch backend (an export is fixed: export again to change it)')
     args.config, args.checkpoint = (args.paths[0], args.paths[1]) if wanted == 3 else (None, None)
+    if args.checkpoint is not None and args.checkpoint.lower() == NO_CHECKPOINT:
+        args.checkpoint = None  # AMSAMInferencer without a checkpoint: the model as built from the config
     args.export_dir = args.paths[0] if wanted == 2 else None
     args.input = args.paths[-1]
     return args
