@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 from mmengine.logging import MMLogger
+from mmengine.registry import DefaultScope
+from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 from PIL import Image
 
@@ -35,7 +37,8 @@ def mask(shape, ones) -> np.ndarray:
 
 
 def test_built_from_registry():
-    metric = METRICS.build(dict(type='DiceMetric', empty_gt='skip'))
+    with DefaultScope.overwrite_default_scope('mmseg'):  # another test's Runner may have left 'mmengine'
+        metric = METRICS.build(dict(type='DiceMetric', empty_gt='skip'))
     assert isinstance(metric, DiceMetric) and metric.empty_gt == 'skip'
     with pytest.raises(ValueError, match='empty_gt'):
         DiceMetric(empty_gt='zero')
@@ -156,7 +159,7 @@ def test_output_dir_writes_the_masks_iou_metric_writes_and_keeps_the_metrics(tmp
     samples = [dict(sample(p, g), img_path=f'/data/img_dir/test/case_{i}.jpg') for i, (p, g) in enumerate(pairs)]
     ours = DiceMetric(output_dir=str(tmp_path / 'dice'), keep_results=True)
     assert not (tmp_path / 'dice').exists()  # made at the first write: a refused run leaves no empty folder
-    reference = METRICS.build(dict(type='IoUMetric', output_dir=str(tmp_path / 'iou'), keep_results=True))
+    reference = IoUMetric(output_dir=str(tmp_path / 'iou'), keep_results=True)
     for metric in (ours, reference):
         metric.dataset_meta = BINARY
         metric.process({}, samples)

@@ -16,6 +16,7 @@ import pytest
 import torch
 from mmengine.analysis import FlopAnalyzer, get_model_complexity_info
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from mmengine.structures import PixelData
 from mmseg.apis import MMSegInferencer, inference_model, init_model
@@ -83,7 +84,8 @@ def test_a_pretrained_value_is_refused_naming_sam_checkpoint(trained):
     model_cfg = Config.fromfile(trained['cfg_path']).model
     model_cfg.pretrained = 'weights/backbone.pth'
     with pytest.raises(ValueError, match=r"model.pretrained='weights/backbone.pth' is not used by AM-SAM.*"
-                                         r"model.sam_checkpoint='weights/backbone.pth'"):
+                                         r"model.sam_checkpoint='weights/backbone.pth'"), \
+            DefaultScope.overwrite_default_scope('mmseg'):
         MODELS.build(model_cfg)
 
 
@@ -133,7 +135,8 @@ def test_scalars_json_keeps_train_and_val_telemetry_apart(trained):
 
 def test_visualizer_builds_as_browse_dataset_builds_it_and_runs_keep_their_own(trained, tmp_path):
     cfg = Config.fromfile(trained['cfg_path'])
-    visualizer = VISUALIZERS.build(cfg.visualizer)  # browse_dataset.py: no name (Runner: its experiment name)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):  # as browse_dataset.py: no name given
+        visualizer = VISUALIZERS.build(cfg.visualizer)  # (a Runner gives its experiment name)
     assert isinstance(visualizer, SegLocalVisualizer) and visualizer.instance_name == 'visualizer'
     runner = trained['runner']
     assert runner.visualizer.instance_name == runner.experiment_name and runner.visualizer is not visualizer
