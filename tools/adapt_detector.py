@@ -8,7 +8,9 @@ Only the split's images train the detector (never a test image). The adapted wei
 digest + settings (a second run with the same inputs trains nothing) and their path is printed last. Use them in a
 config with ``model.prompter.model=PATH model.prompter.classes=None``, or let a config run the adaptation itself:
 ``model.prompter.adapt=dict(data_root=..., ann_file=...)`` (the ``amsam-adapt_*`` configs do).
-``--report-split test`` also measures (without training on them) the box IoU on that split's images.
+``--report-split test`` also measures (without training on them) the box IoU on that split's images. Every image and
+mask of the split is decoded first; WEIGHTS is read weights-only (``--trust-weights-file`` for a legacy file you
+trust). Bad input: one message, exit code 2 (``--debug``: the traceback).
 """
 import argparse
 import json
@@ -38,6 +40,9 @@ def parse_args(argv=None):
     parser.add_argument('--cache-dir', default='work_dirs/adapted_detectors')
     parser.add_argument('--report-split', default=None, help="also report on this split's images, e.g. 'test'")
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--trust-weights-file', action='store_true', help='unpickle WEIGHTS fully (its code runs): '
+                        'only for a legacy file you made and trust; ultralytics-saved weights never need it')
+    parser.add_argument('--debug', action='store_true', help='show the traceback of a refused input')
     return parser.parse_args(argv)
 
 
@@ -47,10 +52,10 @@ def main(argv=None) -> int:
     from mmseg_amsam.models.prompters.detector_adaptation import adapt_yolo, adaptation_report, format_report
     from mmseg_amsam.models.prompters.yolo_box_prompter import load_yolo
 
-    before = load_yolo(args.weights)
+    before = load_yolo(args.weights, args.trust_weights_file)
     adapted = adapt_yolo(args.weights, args.data_root, args.split, epochs=args.epochs, imgsz=args.imgsz,
                          lr0=args.lr0, seed=args.seed, device=args.device, cache_dir=args.cache_dir,
-                         keep_class=args.keep_class,
+                         keep_class=args.keep_class, trust_weights_file=args.trust_weights_file,
                          **{k: v for k, v in dict(mosaic=args.mosaic, freeze=args.freeze).items() if v is not None})
     report = adaptation_report(before, load_yolo(adapted), args.data_root, args.split, args.report_split,
                                args.conf, args.imgsz, args.device)
@@ -62,4 +67,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from mmseg_amsam.apis.cli_errors import run_cli
+    sys.exit(run_cli(main))

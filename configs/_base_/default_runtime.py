@@ -21,6 +21,7 @@ randomness = dict(seed=0)
 custom_hooks = [
     dict(type='TrainableOnlyCheckpointHook'),
     dict(type='NumClassesCheckHook'),
+    dict(type='DataCheckHook'),  # every image / mask of the run's datasets decoded before the first iteration
     dict(type='EmbeddingCacheHook'),
     dict(type='PromptTelemetryHook'),  # detection / fallback / prompt-box IoU of the box prompter, every run
 ]

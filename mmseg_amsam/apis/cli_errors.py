@@ -3,7 +3,9 @@
 ``tools/train.py``, ``test.py``, ``infer.py`` and ``download_checkpoints.py`` end with ``sys.exit(run_cli(main))``.
 What counts as a user error (the one place this is decided, :func:`is_user_error`):
 
-* our own error classes: ``CheckpointError`` (SAM weights missing / wrong architecture), ``FrozenWeightsError``
+* our own error classes: ``CheckpointError`` (SAM weights missing / wrong architecture; its subclass
+  ``DetectorWeightsError``: YOLO weights damaged or refused because loading them would run code),
+  ``UnreadableFilesError`` (image / mask files of a split that cannot be decoded), ``FrozenWeightsError``
   and ``CheckpointFileError`` (a trained checkpoint that does not fit, is damaged or unsafe), ``MissingPromptError``,
   ``ChecksumError``, ``ImageLoadError``, ``RunError``, :class:`~.prerequisites.PrerequisitesError`;
 * a missing or inaccessible path (``FileNotFoundError``, ``NotADirectoryError``, ``IsADirectoryError``,
@@ -25,6 +27,7 @@ from ..datasets.conversion.errors import ConversionError
 from ..engine.checkpoint_loading import CheckpointFileError
 from ..engine.trainable_checkpoint import FrozenWeightsError
 from ..models.prompters.prompt_checks import MissingPromptError
+from ..utils.file_checks import UnreadableFilesError
 from ..utils.sam_checkpoint import CheckpointError
 from .checkpoint_files import ChecksumError
 from .inferencer import ImageLoadError
@@ -32,8 +35,8 @@ from .prerequisites import PrerequisitesError
 from .run_logs import RunError
 
 USER_ERRORS = (ConversionError, CheckpointError, FrozenWeightsError, CheckpointFileError, MissingPromptError,
-               ChecksumError, ImageLoadError, RunError, PrerequisitesError, FileNotFoundError, NotADirectoryError,
-               IsADirectoryError, PermissionError)
+               ChecksumError, ImageLoadError, RunError, PrerequisitesError, UnreadableFilesError, FileNotFoundError,
+               NotADirectoryError, IsADirectoryError, PermissionError)
 OUR_CHECKS = (ValueError, FileExistsError)  # user errors when our code raised them
 OUR_CODE = (osp.dirname(osp.dirname(osp.abspath(__file__))) + osp.sep,  # mmseg_amsam/
             osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools') + osp.sep)

@@ -5,7 +5,7 @@ from .bilevel import (BiLevelDataLoader, BiLevelDistributedDataParallel, BiLevel
                       BiLevelIterBasedTrainLoop, BiLevelOptimWrapperConstructor, bilevel_train_step,
                       is_bilevel_batch, select_parameters, split_halves, unrolled_hypergradient, virtual_step)
 from .checkpoint_loading import CheckpointFileError, amsam_checkpoint_loader, load_local_checkpoint
-from .hooks import EmbeddingCacheHook, NumClassesCheckHook, TrainableOnlyCheckpointHook
+from .hooks import DataCheckHook, EmbeddingCacheHook, NumClassesCheckHook, TrainableOnlyCheckpointHook
 from .run_visualizer import run_seg_local_visualizer
 from .trainable_checkpoint import (FrozenWeightsError, build_model, checkpoint_seed, load_trained_checkpoint,
                                    read_checkpoint, restore_frozen_weights)
@@ -13,6 +13,6 @@ from .trainable_checkpoint import (FrozenWeightsError, build_model, checkpoint_s
 __all__ = ['BiLevelDataLoader', 'BiLevelDistributedDataParallel', 'BiLevelEpochBasedTrainLoop',
            'BiLevelIterBasedTrainLoop', 'BiLevelOptimWrapperConstructor', 'bilevel_train_step', 'is_bilevel_batch',
            'select_parameters', 'split_halves', 'unrolled_hypergradient', 'virtual_step', 'CheckpointFileError',
-           'amsam_checkpoint_loader', 'load_local_checkpoint', 'EmbeddingCacheHook', 'NumClassesCheckHook',
-           'TrainableOnlyCheckpointHook', 'FrozenWeightsError', 'build_model', 'checkpoint_seed',
+           'amsam_checkpoint_loader', 'load_local_checkpoint', 'DataCheckHook', 'EmbeddingCacheHook',
+           'NumClassesCheckHook', 'TrainableOnlyCheckpointHook', 'FrozenWeightsError', 'build_model', 'checkpoint_seed',
            'load_trained_checkpoint', 'read_checkpoint', 'restore_frozen_weights', 'run_seg_local_visualizer']

@@ -5,6 +5,8 @@ from typing import Dict, Optional, Sequence
 import torch
 from torch import nn
 
+from .error_text import error_summary
+
 SAM_PREFIXES = ('image_encoder.', 'prompt_encoder.', 'mask_decoder.')
 DOWNLOAD_HINT = ('Official SAM weights: https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth '
                  '(vit_l: sam_vit_l_0b3195.pth, vit_h: sam_vit_h_4b8939.pth); set the config field '
@@ -31,8 +33,9 @@ def read_state_dict(path: str, kind: str = 'SAM', hint: str = DOWNLOAD_HINT,
             state = torch.load(path, map_location='cpu', weights_only=True)  # not a zip: read it for the real error
     except Exception as exc:  # truncated zip, pickle of arbitrary objects, not a torch file ...
         raise CheckpointError(
-            f'Cannot read {kind} checkpoint {path!r} ({type(exc).__name__}: {exc}). The file is truncated, corrupt '
-            f'or not a PyTorch state dict; download it again. {hint}') from exc
+            f'Cannot read {kind} checkpoint {path!r} ({error_summary(exc)}). The file is truncated, corrupt, not a '
+            f'PyTorch state dict or names objects that loading would have to run (nothing in it was run); '
+            f'download it again. {hint}') from exc
     for wrapper in wrappers:
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]

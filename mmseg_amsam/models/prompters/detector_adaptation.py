@@ -4,10 +4,15 @@ labels (one class, 'object'), so automated prompting works on a domain the detec
 Only the images of the few-shot split file are used (never a test image). The result is cached under
 ``cache_dir/<key>/adapted.pt``; the key is a digest of the starting weights (their bytes), the split (names, and
 each image / mask file's size and mtime) and every training setting, so a changed split, weights file or setting
-trains afresh and an unchanged one is reused.
+trains afresh and an unchanged one is reused. Every image and mask of the split is decoded before anything trains
+(``utils.file_checks``: one message naming the unreadable ones, nothing written). The entry's SHA-256 is recorded
+beside it (``utils.recorded_digest``: ``adapted.pt.sha256``) and checked before it is reused; an entry without it
+or that does not match (planted, altered, damaged) is never loaded: it is trained again and replaced.
+Weights are read weights-only (``yolo_weights``), the training itself runs under ultralytics' restricted loading.
 """
 import hashlib
 import json
+import logging
 import os
 import os.path as osp
 import shutil
@@ -16,8 +21,13 @@ from typing import Dict, List, Optional, Sequence
 import cv2
 import torch
 
+from mmengine.logging import print_log
+
+from ...utils.file_checks import check_readable
 from ...utils.file_stamp import file_sha256
+from ...utils.recorded_digest import copy_with_digest, digest_mismatch
 from .gt_box import mask_file_box, split_names
+from .yolo_weights import load_yolo, restricted_loading
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -41,10 +51,12 @@ def training_pairs(data_root: str, ann_file: Optional[str], img_dir: str = 'img_
                        if f.endswith(seg_map_suffix))
     else:
         names = split_names(data_root, ann_file, 'detector adaptation')
+    files = [(_find_image(osp.join(data_root, img_dir), name), osp.join(data_root, seg_map_dir, name + seg_map_suffix))
+             for name in names]
+    check_readable([p for pair in files for p in pair], f'detector adaptation ({ann_file or seg_map_dir} in '
+                   f'{data_root})')
     pairs = []
-    for name in names:
-        image = _find_image(osp.join(data_root, img_dir), name)
-        mask = osp.join(data_root, seg_map_dir, name + seg_map_suffix)
+    for image, mask in files:
         if label_classes:
             boxes = [(int(cls), mask_file_box(mask, 'detector adaptation', ignore_index, int(lab))[0])
                      for lab, cls in sorted(label_classes.items())]
@@ -89,7 +101,8 @@ def adapt_yolo(weights: str, data_root: str, ann_file: str, img_dir: str = 'img_
                seg_map_dir: str = 'ann_dir/train', seg_map_suffix: str = '.png', epochs: int = 50, imgsz: int = 640,
                batch: Optional[int] = None, lr0: float = 0.002, seed: int = 0, device: str = 'cpu',
                cache_dir: str = 'work_dirs/adapted_detectors', keep_class: Optional[int] = None,
-               label_classes: Optional[Dict[int, int]] = None, **train_kwargs) -> str:
+               label_classes: Optional[Dict[int, int]] = None, trust_weights_file: bool = False,
+               **train_kwargs) -> str:
     """Fine-tune ``weights`` (a YOLO ``.pt`` or ``.yaml``) on the split's images and mask boxes; the adapted
     ``.pt`` (cached, see module doc). ``train_kwargs`` go to ultralytics ``YOLO.train``.
 
@@ -97,7 +110,11 @@ def adapt_yolo(weights: str, data_root: str, ann_file: str, img_dir: str = 'img_
     ``keep_class=i``: the detector keeps its classes and head, the boxes are labelled as its class ``i`` (for a
     detector that already knows the objects, e.g. a person detector on a new person dataset).
     ``label_classes`` (multi-class, ``{dataset label: detector class}``, set from the prompter's ``class_map``): the
-    detector keeps its classes and head, each class's mask box is labelled as its detector class."""
+    detector keeps its classes and head, each class's mask box is labelled as its detector class.
+    ``trust_weights_file``: see ``YOLOBoxPrompter`` (the starting weights only)."""
+    from .yolo_box_prompter import check_imgsz, detector_names
+    check_adaptation_settings(epochs, batch, lr0)
+    check_imgsz(imgsz, 'model.prompter.adapt.imgsz')
     label_classes = {int(k): int(v) for k, v in label_classes.items()} if label_classes else None
     pairs = training_pairs(data_root, ann_file, img_dir, seg_map_dir, seg_map_suffix, label_classes=label_classes)
     settings = dict(epochs=epochs, imgsz=imgsz, batch=batch, lr0=lr0, seed=seed, keep_class=keep_class,
@@ -105,30 +122,59 @@ def adapt_yolo(weights: str, data_root: str, ann_file: str, img_dir: str = 'img_
     key = adaptation_key(weights, pairs, settings)
     work = osp.join(cache_dir, key)
     adapted = osp.join(work, 'adapted.pt')
-    if osp.isfile(adapted):
+    if verified_entry(adapted):
         return adapted
-    from ultralytics import YOLO
+    model = load_yolo(weights, trust_weights_file)
     names = None
     if keep_class is not None or label_classes:
-        names = [str(n) for _, n in sorted(YOLO(weights, task='detect').names.items())]
+        names = [str(n) for _, n in sorted(detector_names(model).items())]
     data_yaml = write_yolo_dataset(pairs, osp.join(work, 'data'), names, keep_class or 0)
     threads = torch.get_num_threads()
     try:
-        model = YOLO(weights, task='detect')
-        model.train(data=data_yaml, epochs=epochs, imgsz=imgsz, batch=batch or min(len(pairs), 16), lr0=lr0,
-                    seed=seed, deterministic=True, device=device, project=osp.abspath(work), name='train',
-                    exist_ok=True, workers=0, plots=False, val=False, verbose=False, amp=False,
-                    **{'optimizer': 'AdamW', 'warmup_epochs': 0, 'close_mosaic': 0, **train_kwargs})
+        with restricted_loading():  # every checkpoint the trainer reads (pretrained=..., its final weights)
+            model.train(data=data_yaml, epochs=epochs, imgsz=imgsz, batch=batch or min(len(pairs), 16), lr0=lr0,
+                        seed=seed, deterministic=True, device=device, project=osp.abspath(work), name='train',
+                        exist_ok=True, workers=0, plots=False, val=False, verbose=False, amp=False,
+                        **{'optimizer': 'AdamW', 'warmup_epochs': 0, 'close_mosaic': 0, **train_kwargs})
     finally:
         torch.set_num_threads(threads)
     trained = osp.join(work, 'train', 'weights', 'last.pt')
     if not osp.isfile(trained):
         raise RuntimeError(f'detector adaptation: ultralytics wrote no {trained}')
-    shutil.copyfile(trained, adapted)
+    copy_with_digest(trained, adapted)
     with open(osp.join(work, 'adaptation.json'), 'w') as f:
         json.dump(dict(weights=weights, data_root=data_root, ann_file=ann_file, images=[p[0] for p in pairs],
                        settings=settings), f, indent=1)
     return adapted
+
+
+def check_adaptation_settings(epochs, batch, lr0) -> None:
+    """One message naming the setting and the fix for an epoch count, batch size or learning rate out of range."""
+    def positive_int(v):
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+    if not positive_int(epochs):
+        raise ValueError(f'detector adaptation: model.prompter.adapt.epochs={epochs!r} must be a positive int; '
+                         'set e.g. model.prompter.adapt.epochs=50')
+    if batch is not None and not positive_int(batch):
+        raise ValueError(f'detector adaptation: model.prompter.adapt.batch={batch!r} must be a positive int or None '
+                         '(None: all k images, at most 16)')
+    if isinstance(lr0, bool) or not isinstance(lr0, (int, float)) or not 0 < lr0 < 1:
+        raise ValueError(f'detector adaptation: model.prompter.adapt.lr0={lr0!r} must be a number in (0, 1); set e.g. '
+                         'model.prompter.adapt.lr0=0.002')
+
+
+def verified_entry(adapted: str) -> bool:
+    """Whether the cache entry ``adapted`` exists and matches the SHA-256 recorded when it was written. An entry
+    without a digest or with another one is not loaded (logged: it is trained again and replaced)."""
+    if not osp.isfile(adapted):
+        return False
+    why = digest_mismatch(adapted)
+    if why is None:
+        return True
+    print_log(f'detector adaptation: cached detector {adapted} {why}: it was not written by the adaptation, or it '
+              'was altered or damaged since. It is not loaded (nothing in it was run); the detector is adapted '
+              'again and the entry replaced.', logger='current', level=logging.WARNING)
+    return False
 
 
 def box_quality(detector, pairs: Sequence, conf: float = 0.25, imgsz: int = 640, device: str = 'cpu',

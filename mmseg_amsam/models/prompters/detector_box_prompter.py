@@ -54,8 +54,9 @@ class DetectorBoxPrompter(BoxPrompter):
         super().__init__(fallback=fallback, warn_fallback_rate=warn_fallback_rate, ignore_index=ignore_index,
                          init_cfg=init_cfg)
         name = type(self).__name__
-        if not 0.0 <= conf <= 1.0:
-            raise ValueError(f'{name}: conf must be in [0, 1], got {conf}')
+        if isinstance(conf, bool) or not isinstance(conf, (int, float)) or not 0.0 <= conf <= 1.0:
+            raise ValueError(f'{name}: model.prompter.conf={conf!r} (the detection confidence threshold) must be a '
+                             'number in [0, 1]; set --cfg-options model.prompter.conf=0.25')
         if choose not in CHOICES:
             raise ValueError(f'{name}: choose must be one of {CHOICES}, got {choose!r}')
         if choose == 'prior' and not prior:

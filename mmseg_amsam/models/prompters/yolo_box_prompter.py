@@ -11,47 +11,9 @@ from mmseg.registry import MODELS
 from ...utils.file_stamp import file_stamp
 from .detector_box_prompter import DetectorBoxPrompter
 from .detector_classes import coco_names
+from .yolo_weights import load_yolo
 
-YOLO_HINT = ('Official YOLOv8 weights: https://github.com/ultralytics/assets/releases/download/v8.2.0/yolov8n.pt '
-             '(also yolov8s.pt, yolov8m.pt); point `model.prompter.model` at the file '
-             '(--cfg-options model.prompter.model=PATH). A model .yaml such as '
-             "'yolov8n.yaml' builds a randomly initialised detector (tests, demo).")
-
-
-def _not_weights_reason(path: str):
-    """Why ``path`` cannot be a PyTorch weights file (a zip archive or a pickle), or None when it may be one."""
-    with open(path, 'rb') as f:
-        head = f.read(64)
-    if not head:
-        return 'it is empty'
-    if head.startswith(b'PK') or head[:1] == b'\x80':
-        return None
-    try:
-        text = head.decode('utf-8')
-    except UnicodeDecodeError:
-        return 'it is neither a zip archive nor a pickle'
-    return f'it is a text file (it starts with {text.splitlines()[0][:40]!r})'
-
-
-def load_yolo(model: str):
-    """An ultralytics ``YOLO`` from a ``.pt`` file or a model ``.yaml``; bad files raise one message naming them."""
-    is_yaml = str(model).endswith(('.yaml', '.yml'))
-    if not is_yaml:
-        if not os.path.isfile(model):
-            raise FileNotFoundError(f'YOLO weights not found: {model!r}. {YOLO_HINT}')
-        reason = _not_weights_reason(model)
-        if reason:
-            raise ValueError(f'YOLO weights {model!r} are not a weights file: {reason}. {YOLO_HINT}')
-    from ultralytics import YOLO
-    try:
-        detector = YOLO(model, task='detect')
-        ok = isinstance(detector.model, torch.nn.Module)
-    except Exception as exc:
-        raise RuntimeError(f'Cannot load YOLO model {model!r} ({type(exc).__name__}: {exc}). {YOLO_HINT}') from exc
-    if not ok:
-        raise ValueError(f'YOLO weights {model!r} hold no detection model ({type(detector.model).__name__}). '
-                         f'{YOLO_HINT}')
-    return detector
+YOLO_STRIDE = 32  # a YOLOv8's largest stride: its input sizes are multiples of it
 
 
 @MODELS.register_module()
@@ -69,6 +31,12 @@ class YOLOBoxPrompter(DetectorBoxPrompter):
             ``detector_adaptation.adapt_yolo``). The adapted detector has one class, 'object': keep ``classes``
             None. ``model`` is then the starting point. ``report_split='test'`` in it logs the prompt-box quality
             before and after adaptation on the training images and on that split (measured, never trained on).
+        trust_weights_file: False (default): ``model`` is read weights-only (``yolo_weights.load_yolo``: ultralytics'
+            restricted loading, nothing in the file runs) and a file that names anything besides ultralytics' /
+            torch's model classes is refused with one message. True: the file is unpickled fully, as ultralytics
+            does by default, so the code it holds runs: only for a legacy file you made and trust
+            (``--cfg-options model.prompter.trust_weights_file=True``). Official YOLOv8 files and anything
+            ultralytics trained load without it. Cached adapted detectors are always read weights-only.
         Other arguments: ``DetectorBoxPrompter``.
 
     The detector is not registered as a sub-module: it is frozen, not part of the trained checkpoint, and
@@ -76,15 +44,17 @@ class YOLOBoxPrompter(DetectorBoxPrompter):
     """
 
     def __init__(self, model: str = 'yolov8n.pt', conf: float = 0.25, classes=None, fallback: str = 'image',
-                 imgsz: int = 640, iou: float = 0.7, adapt: Optional[dict] = None, **kwargs):
+                 imgsz: int = 640, iou: float = 0.7, adapt: Optional[dict] = None, trust_weights_file: bool = False,
+                 **kwargs):
         super().__init__(classes=classes, conf=conf, fallback=fallback, **kwargs)
+        check_detector_settings(imgsz, iou)
         self.adapted_from = None
         detector = None
         if adapt:
             self.adapted_from = str(model)
-            model, detector = adapt_and_report(model, adapt, conf, imgsz, self.class_map)
+            model, detector = adapt_and_report(model, adapt, conf, imgsz, self.class_map, trust_weights_file)
         if detector is None:
-            detector = load_yolo(model)
+            detector = load_yolo(model, trust_weights_file)
         for p in detector.model.parameters():
             p.requires_grad_(False)
         detector.model.eval()
@@ -118,6 +88,25 @@ class YOLOBoxPrompter(DetectorBoxPrompter):
                                b.cls.cpu().numpy()[:, None]], axis=1)
 
 
+def check_imgsz(imgsz, field: str = 'model.prompter.imgsz') -> None:
+    """One message naming ``field`` and the fix unless ``imgsz`` is a positive multiple of the YOLO stride (an int
+    or ``[height, width]``): ultralytics would otherwise change it (round it up, or fall back on every image)."""
+    sizes = list(imgsz) if isinstance(imgsz, (list, tuple)) else [imgsz]
+    ints = 1 <= len(sizes) <= 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in sizes)
+    if not ints or not all(v > 0 and v % YOLO_STRIDE == 0 for v in sizes):
+        raise ValueError(f'YOLOBoxPrompter: {field}={imgsz!r} (the detector input size) must be a positive int '
+                         f'multiple of {YOLO_STRIDE} (or [height, width] of them), e.g. 640; set '
+                         f'--cfg-options {field}=640')
+
+
+def check_detector_settings(imgsz, iou) -> None:
+    """The prompter's detector settings, checked at build (``conf``: ``DetectorBoxPrompter``)."""
+    check_imgsz(imgsz)
+    if isinstance(iou, bool) or not isinstance(iou, (int, float)) or not 0.0 <= iou <= 1.0:
+        raise ValueError(f'YOLOBoxPrompter: model.prompter.iou={iou!r} (the NMS IoU threshold) must be a number in '
+                         '[0, 1]; set --cfg-options model.prompter.iou=0.7')
+
+
 def detector_names(detector) -> Dict[int, str]:
     names = {int(k): str(v) for k, v in detector.names.items()}
     if len(names) == 80 and all(v == str(k) for k, v in names.items()):
@@ -125,7 +114,8 @@ def detector_names(detector) -> Dict[int, str]:
     return names
 
 
-def adapt_and_report(model: str, adapt: dict, conf: float, imgsz: int, class_map: Optional[dict] = None):
+def adapt_and_report(model: str, adapt: dict, conf: float, imgsz: int, class_map: Optional[dict] = None,
+                     trust_weights_file: bool = False):
     """Few-shot adaptation of ``model`` (``detector_adaptation.adapt_yolo``, cached) and its before / after report
     at the prompter's own ``conf`` / ``imgsz``, measured once per setting and logged: ``(adapted path, detector)``.
     With a ``class_map`` (multi-class) each dataset class's boxes train the first detector class mapped to it."""
@@ -133,21 +123,21 @@ def adapt_and_report(model: str, adapt: dict, conf: float, imgsz: int, class_map
     from .detector_classes import resolve_classes
     adapt = dict(adapt)
     report_split = adapt.pop('report_split', None)
-    start = load_yolo(model)  # a bad starting point fails here, with its own message
+    start = load_yolo(model, trust_weights_file)  # a bad starting point fails here, with its own message
     if class_map:
         names = detector_names(start)
         label_classes = {}
         for key, label in class_map.items():
             label_classes.setdefault(int(label), resolve_classes(key, names, 'YOLOBoxPrompter (class_map)')[0])
         adapt['label_classes'] = label_classes
-    adapted = adapt_yolo(model, **adapt)
+    adapted = adapt_yolo(model, trust_weights_file=trust_weights_file, **adapt)  # trains its own copy
     detector = load_yolo(adapted)
     report_file = os.path.join(os.path.dirname(adapted), f'report_{report_split or "train"}_conf{conf}_{imgsz}.json')
     if os.path.isfile(report_file):  # the model is built again (test, checkpoint digests): measure once
         with open(report_file) as f:
             report = json.load(f)
     else:
-        report = adaptation_report(load_yolo(model), detector, adapt['data_root'], adapt['ann_file'], report_split,
+        report = adaptation_report(start, detector, adapt['data_root'], adapt['ann_file'], report_split,
                                    conf, imgsz, adapt.get('device', 'cpu'), adapt.get('label_classes'))
         with open(report_file, 'w') as f:
             json.dump(report, f, indent=1)
