@@ -161,6 +161,10 @@ def test_which_errors_are_user_errors(tmp_path):
     assert run_cli(raises(ours.value), []) == 2
     with pytest.raises(KeyboardInterrupt):
         run_cli(raises(KeyboardInterrupt()), [])
+    from mmseg_amsam.models.prompters.yolo_weights import DetectorWeightsError
+    from mmseg_amsam.utils.file_checks import UnreadableFilesError
+    for refusal in (DetectorWeightsError('refused'), UnreadableFilesError('unreadable')):  # raised anywhere
+        assert is_user_error(refusal) and run_cli(raises(refusal), []) == 2
 
 
 # ------------------------------------------------------------------ 9: every missing prerequisite at once

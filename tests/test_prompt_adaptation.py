@@ -92,3 +92,13 @@ def test_adaptation_raises_box_iou_on_the_training_images_and_is_cached(tmp_path
     stamp = os.stat(adapted).st_mtime_ns
     assert tool.main(args) == 0  # same split, weights and settings: the cached detector, nothing trained
     assert capsys.readouterr().out.strip().splitlines()[-1] == adapted and os.stat(adapted).st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize('setting, value', [('epochs', 0), ('imgsz', -64), ('batch', 0), ('lr0', -1.0)])
+def test_adaptation_settings_out_of_range_are_one_message_before_anything_is_read(setting, value, tmp_path):
+    from mmseg_amsam.models.prompters.detector_adaptation import adapt_yolo
+    with pytest.raises(ValueError) as err:  # data_root does not exist: the settings are checked first
+        adapt_yolo('yolov8n.yaml', str(tmp_path / 'nowhere'), 'splits/train_4shot.txt', cache_dir=str(tmp_path),
+                   **{setting: value})
+    assert f'model.prompter.adapt.{setting}={value!r}' in str(err.value)
+    assert os.listdir(tmp_path) == []

@@ -187,3 +187,18 @@ def test_detector_does_not_change_torch_threads():
     prompter(torch.randn(1, 3, 64, 64), [sample(img=(64, 64), ori=(64, 64))])
     assert torch.get_num_threads() == 2  # ultralytics would leave the whole process on 1 thread
     torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize('setting, value', [('imgsz', -64), ('imgsz', 0), ('imgsz', 100), ('imgsz', 64.0),
+                                            ('imgsz', [64, -32]), ('iou', 1.5), ('iou', -0.1), ('conf', 2),
+                                            ('conf', 'high')])
+def test_detector_settings_out_of_range_are_one_message_at_build(setting, value):
+    """imgsz=-64 used to make every image fall back silently; each bad value names its setting and the fix."""
+    with pytest.raises(ValueError) as err:
+        YOLOBoxPrompter(model='yolov8n.yaml', **{setting: value})
+    assert str(err.value).startswith(f'YOLOBoxPrompter: model.prompter.{setting}={value!r} ')
+    assert f'--cfg-options model.prompter.{setting}=' in str(err.value)
+
+
+def test_valid_detector_sizes_are_kept():
+    assert YOLOBoxPrompter(model='yolov8n.yaml', imgsz=[64, 96], iou=1.0, conf=0.0).imgsz == [64, 96]

@@ -93,3 +93,30 @@ def test_bad_checkpoints_give_one_clear_error(sam_ckpt, tmp_path):
     torch.save({'backbone.weight': torch.zeros(1)}, tmp_path / 'other.pth')
     with pytest.raises(CheckpointError, match='not a SAM checkpoint'):
         SAMPromptEncoder(checkpoint=str(tmp_path / 'other.pth'))
+
+
+class _WritesMarker:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
+
+
+def test_a_sam_file_that_would_run_code_is_one_line_that_never_advises_weights_only_false(tmp_path):
+    from mmseg_amsam.utils.sam2_checkpoint import load_sam2_state_dict
+    marker = tmp_path / 'marker'
+    bad = tmp_path / 'sam_vit_b_01ec64.pth'
+    torch.save({'image_encoder.x': _WritesMarker(marker)}, bad)
+    for load in (lambda: SAMImageEncoder(arch='tiny', checkpoint=str(bad)),
+                 lambda: load_sam2_state_dict(str(bad), ['image_encoder.'])):
+        with pytest.raises(CheckpointError) as err:
+            load()
+        message = str(err.value)
+        assert message.startswith(f"Cannot read SAM{' 2' if 'SAM 2' in message[:20] else ''} checkpoint '{bad}' "
+                                  '(UnpicklingError: Unsupported global: GLOBAL io.open was not an allowed global')
+        assert 'nothing in it was run' in message
+        assert '\n' not in message and '\x1b' not in message
+        assert 'weights_only' not in message and 'will likely succeed' not in message
+        assert 'add_safe_globals' not in message
+        assert not marker.exists()

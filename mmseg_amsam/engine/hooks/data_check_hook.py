@@ -40,10 +40,16 @@ class DataCheckHook(Hook):
     priority = 'VERY_HIGH'
 
     def before_run(self, runner) -> None:
-        for attr, field in (('_train_loop', 'train_dataloader'), ('_val_loop', 'val_dataloader'),
-                            ('_test_loop', 'test_dataloader')):
-            loop = getattr(runner, attr, None)
-            if not isinstance(loop, BaseLoop):  # not built: this run does not use it
-                continue
-            files = [p for dataset in _datasets(loop.dataloader) for p in dataset_files(dataset)]
-            check_readable(files, f'{field} dataset')
+        check_run_files(runner)
+
+
+def check_run_files(runner) -> None:
+    """``DataCheckHook``'s check, callable as soon as the runner's loops are built (a tool can run it while it
+    holds the start-up log back, so that the refusal is all that is printed)."""
+    for attr, field in (('_train_loop', 'train_dataloader'), ('_val_loop', 'val_dataloader'),
+                        ('_test_loop', 'test_dataloader')):
+        loop = getattr(runner, attr, None)
+        if not isinstance(loop, BaseLoop):  # not built: this run does not use it
+            continue
+        files = [p for dataset in _datasets(loop.dataloader) for p in dataset_files(dataset)]
+        check_readable(files, f'{field} dataset')
