@@ -134,3 +134,19 @@ def test_a_planted_adaptation_cache_entry_is_never_loaded(tmp_path, monkeypatch)
         assert logged.pop().startswith(f'detector adaptation: cached detector {adapted} {why}')
         assert file_sha256(adapted) == open(adapted + '.sha256').read().strip()  # trained again, replaced
         assert load_yolo(adapted).names == {0: 'ellipse', 1: 'rectangle', 2: 'triangle', 3: 'star'}
+
+
+def test_an_mmdet_checkpoint_that_would_run_code_is_one_message(tmp_path):
+    from mmseg_amsam.models.prompters import MMDetBoxPrompter
+    from test_prompt_mmdet import CONFIG
+    config = tmp_path / 'tiny_retinanet.py'
+    config.write_text(CONFIG)
+    marker = tmp_path / 'marker'
+    bad = malicious_pt(tmp_path / 'retinanet.pth', marker)
+    with pytest.raises(DetectorWeightsError) as err:
+        MMDetBoxPrompter(str(config), checkpoint=bad)
+    assert not marker.exists()
+    message = str(err.value)
+    assert message.startswith(f"MMDetBoxPrompter: cannot read checkpoint '{bad}' (UnpicklingError: Unsupported "
+                              'global: GLOBAL io.open')
+    assert_one_clean_line(message)

@@ -1,13 +1,22 @@
 """Any mmdet 3.x detector as the automated prompter (config + checkpoint through ``mmdet.apis``)."""
 import os.path as osp
+import pickle
 from typing import Dict, Optional
 
 import numpy as np
 import torch
 from mmseg.registry import MODELS
 
+from ...utils.error_text import error_summary
 from ...utils.file_stamp import file_stamp
 from .detector_box_prompter import DetectorBoxPrompter
+from .yolo_weights import DetectorWeightsError
+
+
+def _unreadable_checkpoint(exc: BaseException) -> bool:
+    """torch.load's errors for a damaged or code-carrying file (not a bug elsewhere in building the detector)."""
+    text = str(exc)
+    return not isinstance(exc, RuntimeError) or 'PytorchStreamReader' in text or 'Weights only load failed' in text
 
 
 @MODELS.register_module()
@@ -43,7 +52,16 @@ class MMDetBoxPrompter(DetectorBoxPrompter):
         register_all_modules(init_default_scope=False)
         with DefaultScope.overwrite_default_scope('mmdet'):
             # palette='random': mmdet would otherwise build the config's test dataset only to read its palette
-            detector = init_detector(config, checkpoint, device='cpu', palette='random')
+            try:  # mmengine reads the checkpoint with torch.load's default: weights-only since torch 2.6
+                detector = init_detector(config, checkpoint, device='cpu', palette='random')
+            except (pickle.UnpicklingError, EOFError, RuntimeError) as exc:
+                if checkpoint is None or not _unreadable_checkpoint(exc):
+                    raise
+                raise DetectorWeightsError(
+                    f'MMDetBoxPrompter: cannot read checkpoint {checkpoint!r} ({error_summary(exc)}): it is '
+                    'truncated, corrupt, not a PyTorch checkpoint or names objects that loading would have to run '
+                    '(nothing in it was run). Use the checkpoint your mmdet training wrote or download it again '
+                    '(model.prompter.checkpoint).') from exc
         for p in detector.parameters():
             p.requires_grad_(False)
         detector.eval()
