@@ -86,8 +86,8 @@ def test_a_run_with_a_corrupt_training_image_stops_before_its_first_iteration(de
     config = str(tmp_path / 'demo_small.py')
     demo_cfg(str(data), work).dump(config)
     assert run_cli(load_tool('train').main, [config, '--work-dir', str(work)]) == 2
-    err = capsys.readouterr().err  # (tools/train.py prints its start-up log first: the check runs in before_run)
-    assert 'Traceback' not in err and err.count('error: ') == 1
+    out, err = capsys.readouterr()  # tools/train.py checks while it holds the start-up log back
+    assert out == '' and 'Traceback' not in err and err.count('error: ') == 1
     message = err[err.index('error: '):]
     assert message.startswith('error: 1 of the 8 image / mask files of the train_dataloader dataset cannot be read')
     assert f'\n  {bad}: PIL cannot decode it (OSError: image file is truncated' in message

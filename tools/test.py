@@ -14,6 +14,7 @@ from mmseg_amsam.apis.cli_errors import held_console, run_cli  # noqa: E402
 from mmseg_amsam.apis.prerequisites import check_prerequisites  # noqa: E402
 from mmseg_amsam.apis.run_config import load_run_config  # noqa: E402
 from mmseg_amsam.engine.checkpoint_loading import amsam_checkpoint_loader  # noqa: E402
+from mmseg_amsam.engine.hooks.data_check_hook import check_run_files  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -58,6 +59,7 @@ def main(argv=None):
     with held_console(not args.debug):  # a refusal while building or loading is the only thing printed
         runner = Runner.from_cfg(cfg)
         runner.test_loop  # builds the loop and dataset now (runner.test() reuses it)
+        check_run_files(runner)  # every image / mask decodes, before anything is printed or run
         if cfg.load_from:  # load (and check) the checkpoint now; runner.test() then skips it (_has_loaded)
             with amsam_checkpoint_loader():
                 runner.load_or_resume()

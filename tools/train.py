@@ -18,6 +18,7 @@ from mmseg_amsam.apis.cli_errors import held_console, run_cli  # noqa: E402
 from mmseg_amsam.apis.prerequisites import check_prerequisites  # noqa: E402
 from mmseg_amsam.apis.run_config import load_run_config  # noqa: E402
 from mmseg_amsam.engine.hooks.safe_checkpoint_hook import resume_checkpoint  # noqa: E402
+from mmseg_amsam.engine.hooks.data_check_hook import check_run_files  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -59,6 +60,7 @@ def main(argv=None):
     with held_console(not args.debug):  # a refusal while building is the only thing printed
         runner = Runner.from_cfg(cfg)
         _ = runner.train_loop, runner.val_loop  # builds the loops and datasets now (runner.train() reuses them)
+        check_run_files(runner)  # every image / mask decodes, before anything is printed or trained
     runner.train()
     return 0
 
