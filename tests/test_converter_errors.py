@@ -3,10 +3,11 @@ own datasets, SIGTERM and stale partial folders, one message with exit code 2, -
 import fcntl
 import json
 import os
-import selectors
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,8 +20,13 @@ from mmseg_amsam.datasets import MANIFEST_NAME, OutputExistsError, PairError
 from mmseg_amsam.datasets import conversion
 from mmseg_amsam.datasets.conversion import dataset_conversion
 from mmseg_amsam.datasets.demo_shapes import generate_demo_dataset
-from mmseg_amsam.datasets.prepared_layout import Terminated, atomic_output_dir
-from test_converters import half_mask, humanseg_raw, read_mask, rgb  # noqa: F401  (humanseg_raw: a fixture)
+from mmseg_amsam.datasets.prepared_layout import PARTIAL_MARKER, Terminated, atomic_output_dir
+from test_converters import half_mask, make_humanseg_raw, read_mask, rgb
+
+
+@pytest.fixture(name='humanseg_raw')
+def humanseg_raw_fixture(tmp_path: Path) -> Path:
+    return make_humanseg_raw(tmp_path)
 
 
 def palette_mask(indices, palette) -> Image.Image:
@@ -197,16 +203,24 @@ sys.exit(humanseg.main())
 
 
 def wait_for_line(proc: subprocess.Popen, prefix: str, timeout: float = 180) -> str:
-    selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if selector.select(timeout=1):
-            line = proc.stdout.readline()
-            assert line, f'the converter ended early: {proc.wait()}, {proc.stderr.read()}'
+    """The first line of ``proc``'s stdout starting with ``prefix``. Read by a thread: a select() on the pipe
+    would miss lines that one write delivered together and that wait in the reader's buffer."""
+    found: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        for line in proc.stdout:
             if line.startswith(prefix):
-                return line
-    raise AssertionError(f'no line starting with {prefix!r} within {timeout} s')
+                found.put(line)
+                return
+        found.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        line = found.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f'no line starting with {prefix!r} within {timeout} s') from None
+    assert line is not None, f'the converter ended early: {proc.wait()}, {proc.stderr.read()}'
+    return line
 
 
 @pytest.mark.parametrize('workers', [1, 2])
@@ -237,9 +251,10 @@ def test_next_run_removes_stale_partials_of_its_target(humanseg_raw, tmp_path, c
     (stale / 'img_dir' / 'train').mkdir(parents=True)
     (stale / 'img_dir' / 'train' / '1.jpg').write_bytes(b'half')
     other = tmp_path / '.other.partial-abc'  # another target's: not ours to judge
-    other.mkdir()
     live = tmp_path / '.out.partial-live'  # held by a running writer
-    live.mkdir()
+    for partial in (stale, other, live):
+        partial.mkdir(exist_ok=True)
+        (partial / PARTIAL_MARKER).write_text('partial output\n')  # what atomic_output_dir writes first
     fd = os.open(live, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     try:
@@ -249,6 +264,7 @@ def test_next_run_removes_stale_partials_of_its_target(humanseg_raw, tmp_path, c
     finally:
         os.close(fd)
     stale.mkdir()  # a run that finds nothing to do cleans up too
+    (stale / PARTIAL_MARKER).write_text('partial output\n')
     assert tool.main(args) == 0
     out = capsys.readouterr().out
     assert 'removed .out.partial-live' in out and 'removed .out.partial-xyz' in out and 'nothing to do' in out

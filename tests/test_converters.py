@@ -37,6 +37,10 @@ def read_mask(path: Path) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ HumanSeg fixture
 @pytest.fixture
 def humanseg_raw(tmp_path: Path) -> Path:
+    return make_humanseg_raw(tmp_path)
+
+
+def make_humanseg_raw(tmp_path: Path) -> Path:
     """11 numbered samples, one awkward case each; the last 3 (9, 10, 11 in numeric order) are the test set."""
     raw = tmp_path / 'raw'
     imgs, gts = raw / 'Training_Images', raw / 'Ground_Truth'

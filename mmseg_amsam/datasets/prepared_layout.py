@@ -1,5 +1,8 @@
 """The prepared on-disk layout shared by every dataset of this package, and how it is written safely.
 
+This module is longer than 250 lines because the layout, its manifest, which files of a prepared folder are ours and
+the atomic writer that replaces such a folder are one set of rules: split apart, they would import each other.
+
 A *prepared* dataset is what the converters in ``tools/dataset_converters`` and
 :func:`~mmseg_amsam.datasets.demo_shapes.generate_demo_dataset` write, and what the dataset classes read::
 
@@ -13,7 +16,11 @@ The manifest records the source (``'humanseg'``, ``'isic2018'``, ...), a fingerp
 written file with its size, and the conversion report. A dataset is *complete* when the manifest exists and
 every file it lists is present with the recorded size. Output is written into a hidden sibling ``.NAME.partial-*``
 moved into place only when complete: an interrupted run (exception, Ctrl-C, SIGTERM) never leaves a half-written
-``DATA_ROOT``, and the next run removes what a killed one left. Only an empty folder or a prepared dataset is replaced.
+``DATA_ROOT``, and the next run removes what a killed one left (a partial folder is recognised by its name *and*
+the marker file :data:`PARTIAL_MARKER` written into it first, never a user's folder; one a live writer holds
+locked is left alone). Only an empty folder or a prepared dataset is replaced, and a prepared dataset only while
+everything in it is ours (:func:`foreign_entries`: the manifest, the files it lists, the few-shot split files this
+package wrote); a file anyone else put there makes the replacement refuse, listing it, and nothing is deleted.
 """
 import contextlib
 import json
@@ -40,6 +47,8 @@ MANIFEST_NAME = 'amsam_prepared.json'
 MANIFEST_FORMAT = 1
 SEG_MAP_SUFFIX = '.png'
 PARTIAL_TAG, OLD_TAG = '.partial-', '.old-'  # hidden siblings of DATA_ROOT while it is written
+PARTIAL_MARKER = '.amsam-partial'  # written first into every partial folder; removed just before it is moved in
+SHOWN_FOREIGN = 10  # foreign entries named in a refusal
 
 
 class OutputExistsError(FileExistsError):
@@ -131,6 +140,65 @@ def describe_existing_output(out_dir: PathLike, source: str, fingerprint: Option
     return None
 
 
+def _split_files_ours(splits: Path, manifest: dict) -> List[str]:
+    """Names in ``splits/`` this package wrote: a ``.txt`` of make_fewshot_split with its ``.json`` record (the
+    ``.txt`` lists exactly the record's names), or a ``.txt`` listing exactly one whole split of the manifest
+    (the demo data's); either can be written again from the manifest or the recorded command."""
+    ours: List[str] = []
+    whole_splits = [set(names) for names in manifest.get('files', {}).values()]
+    for txt in sorted(splits.glob('*.txt')) if splits.is_dir() else []:
+        try:
+            lines = txt.read_text(encoding='utf-8').split()
+            record = json.loads(txt.with_suffix('.json').read_text(encoding='utf-8')) \
+                if txt.with_suffix('.json').is_file() else None
+        except (OSError, ValueError):
+            continue
+        drawn = record.get('names_in_draw_order') if isinstance(record, dict) else None
+        if len(set(lines)) != len(lines) or txt.is_symlink():
+            continue
+        if isinstance(drawn, list) and set(lines) == set(drawn) and len(drawn) == len(lines):
+            ours += [txt.name, txt.with_suffix('.json').name]
+        elif set(lines) in whole_splits:
+            ours.append(txt.name)
+    return ours
+
+
+def foreign_entries(root: PathLike, manifest: dict) -> List[str]:
+    """What inside the prepared dataset ``root`` this package did not write (relative paths; folders end in '/',
+    their content is not listed): anything but the manifest, the image / mask files it lists (at their paths,
+    whatever their size), their split folders and the split files of :func:`_split_files_ours`. Links are foreign."""
+    root = Path(root)
+    img_suffix, seg_suffix = manifest.get('img_suffix', ''), manifest.get('seg_map_suffix', SEG_MAP_SUFFIX)
+    dirs, files = {IMG_DIR, ANN_DIR, SPLITS_DIR}, {MANIFEST_NAME}
+    for split, entries in manifest.get('files', {}).items():
+        dirs |= {f'{IMG_DIR}/{split}', f'{ANN_DIR}/{split}'}
+        files |= {f'{IMG_DIR}/{split}/{name}{img_suffix}' for name in entries}
+        files |= {f'{ANN_DIR}/{split}/{name}{seg_suffix}' for name in entries}
+    files |= {f'{SPLITS_DIR}/{name}' for name in _split_files_ours(root / SPLITS_DIR, manifest)}
+    foreign: List[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        rel = here.relative_to(root)
+        for name in list(dirnames):
+            if (rel / name).as_posix() not in dirs or (here / name).is_symlink():
+                foreign.append((rel / name).as_posix() + '/')
+                dirnames.remove(name)
+        foreign += [(rel / name).as_posix() for name in filenames
+                    if (rel / name).as_posix() not in files or (here / name).is_symlink()]
+    return sorted(foreign)
+
+
+def _foreign_sentence(out_dir: Path) -> Optional[str]:
+    """None when everything in ``out_dir`` may be replaced; else what is not ours, as the start of a refusal."""
+    manifest = read_manifest(out_dir) if out_dir.is_dir() else None
+    foreign = foreign_entries(out_dir, manifest) if manifest is not None else []
+    if not foreign:
+        return None
+    shown = ', '.join(foreign[:SHOWN_FOREIGN]) + (f', ... and {len(foreign) - SHOWN_FOREIGN} more'
+                                                  if len(foreign) > SHOWN_FOREIGN else '')
+    return f'{out_dir} holds {len(foreign)} file(s) or folder(s) this package did not write: {shown}'
+
+
 def check_not_nested(raw_dir: PathLike, out_dir: PathLike) -> None:
     """Refuse an output folder that is, contains or lies inside the raw folder (overwriting could destroy it)."""
     raw, out = Path(raw_dir).resolve(), Path(out_dir).resolve()
@@ -152,6 +220,11 @@ def check_may_write(out_dir: PathLike, state: Optional[str], overwrite: bool, fl
     if not replaceable(out_dir):
         raise OutputExistsError(f'{state}. Refusing to touch it: only an empty folder or a dataset prepared by this '
                                 'package is ever replaced; choose another (new or empty) output folder')
+    foreign = _foreign_sentence(Path(out_dir))
+    if foreign:
+        raise OutputExistsError(f'{foreign}. Refusing to replace it (nothing was changed): replacing a prepared '
+                                f'dataset deletes everything in it, so move those out of {out_dir} (or choose another '
+                                'output folder) and run again')
     if state and not overwrite:
         raise OutputExistsError(f'{state}. Refusing to touch it; pass {flag} to replace it, or choose another '
                                 'output folder')
@@ -170,13 +243,20 @@ def _lock_dir(path: Path) -> Optional[int]:
         os.close(fd)
 
 
+def _is_our_partial(path: Path, prefix: str) -> bool:
+    """A folder named like our partial folders of this target that holds our marker file."""
+    return path.name.startswith(prefix) and path.is_dir() and not path.is_symlink() and \
+        (path / PARTIAL_MARKER).is_file()
+
+
 def remove_stale_partials(out_dir: PathLike) -> List[Path]:
-    """Delete the ``.NAME.partial-*`` folders beside ``out_dir`` that no live run holds (left by a killed run)."""
+    """Delete the ``.NAME.partial-*`` folders beside ``out_dir`` that hold our marker and that no live run holds
+    locked (left by a killed run)."""
     out_dir = Path(out_dir)
     prefix = f'.{out_dir.name}{PARTIAL_TAG}'
     removed = []
     for path in sorted(out_dir.parent.iterdir()) if out_dir.parent.is_dir() else []:
-        fd = _lock_dir(path) if path.name.startswith(prefix) and path.is_dir() and not path.is_symlink() else None
+        fd = _lock_dir(path) if _is_our_partial(path, prefix) else None
         if fd is not None:
             shutil.rmtree(path, ignore_errors=True)
             os.close(fd)
@@ -212,8 +292,13 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
     """Replace ``out_dir`` (nothing, an empty folder or a prepared dataset) by ``tmp``; signals wait until done."""
     if not replaceable(out_dir):
         raise OutputExistsError(f'{out_dir} appeared meanwhile and is not a prepared dataset; refusing to replace it')
+    foreign = _foreign_sentence(out_dir)
+    if foreign:
+        raise OutputExistsError(f'{foreign} (added while it was being rebuilt); refusing to replace it, nothing was '
+                                'changed')
     old = out_dir.with_name(f'.{out_dir.name}{OLD_TAG}{os.getpid()}-{uuid.uuid4().hex[:8]}')
     with _signals_held():
+        (tmp / PARTIAL_MARKER).unlink()  # the dataset moved into place is complete: no longer a partial folder
         if out_dir.exists() or out_dir.is_symlink():
             out_dir.rename(old)
         try:
@@ -235,6 +320,7 @@ def atomic_output_dir(out_dir: PathLike) -> Iterator[Path]:
     with _signal_handlers(Terminated.raise_for, (signal.SIGTERM, )):
         tmp = Path(tempfile.mkdtemp(prefix=f'.{out_dir.name}{PARTIAL_TAG}', dir=out_dir.parent))
         lock = _lock_dir(tmp)
+        (tmp / PARTIAL_MARKER).write_text(f'partial output of pid {os.getpid()} for {out_dir.name}\n')
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the dataset should get normal permissions

@@ -39,8 +39,10 @@ def build_parser(description: str,
     parser.add_argument('raw_dir', type=Path, help='the raw download (see the expected layout above)')
     parser.add_argument('out_dir', type=Path, help='where to write the prepared dataset (e.g. data/humanseg)')
     parser.add_argument('--overwrite', action='store_true',
-                        help='replace OUT_DIR if it is a prepared dataset that differs (its splits/ folder is lost '
-                             'too); a folder not written by this package is never replaced')
+                        help='replace OUT_DIR if it is a prepared dataset that differs (its few-shot split files '
+                             'are lost too); refused, changing nothing, while OUT_DIR holds any file this package '
+                             'did not write (they are listed); a folder not written by this package is never '
+                             'replaced')
     parser.add_argument('--workers', type=int, default=min(4, os.cpu_count() or 1),
                         help='processes decoding images in parallel (default: %(default)s)')
     parser.add_argument('--strict', action='store_true',

@@ -3,9 +3,20 @@
 The converters in ``tools/dataset_converters`` only describe *where* their pairs are and which split each
 belongs to (a :class:`~.raw_pairs.RawDataset`); validation and normalisation of each pair live in
 :mod:`.pair_conversion`, atomic writing and the manifest in :mod:`..prepared_layout`.
+
+Pool workers die with the process that started them (:func:`_die_with_parent`): a converter killed with SIGKILL
+leaves no worker writing into its partial folder or holding its lock, so the next run removes that folder.
 """
+import ctypes
+import ctypes.util
 import hashlib
 import json
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -36,6 +47,38 @@ def raw_fingerprint(raw_dir: Path, raw: RawDataset, source: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h; armed per worker, fired when the thread that forked it (here the
+#                       main thread: it submits the jobs and the pool starts its workers then) ends
+PARENT_POLL_S = 0.5  # where the kernel cannot signal a parent's death, how often a worker checks for it
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: end this worker when the converter (``parent_pid``) dies. On Linux (workers forked by
+    the converter itself, :func:`_pool_context`) the kernel sends SIGKILL (``prctl(PR_SET_PDEATHSIG)``):
+    immediate, even while the worker is inside a C decoder, and it needs nothing from the dying parent, which
+    SIGKILL would not allow; a parent gone before the call is caught by ``getppid``. Elsewhere, or where prctl
+    fails, a daemon thread polls ``getppid`` every :data:`PARENT_POLL_S` seconds."""
+    if sys.platform.startswith('linux'):
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6', use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            return
+    threading.Thread(target=_watch_parent, args=(os.getppid(), ), daemon=True).start()
+
+
+def _pool_context():
+    """Fork on Linux (the default up to Python 3.13, explicit so that the workers' parent is this process); the
+    platform's default elsewhere."""
+    return multiprocessing.get_context('fork') if sys.platform.startswith('linux') else None
+
+
 def _convert_job(job: Tuple[RawPair, Path, str]) -> PairResult:
     return convert_pair(*job)
 
@@ -60,7 +103,8 @@ def _run_jobs(jobs: List[Tuple[RawPair, Path, str]], workers: int, log: Log) -> 
             results.append(_convert_job(job))
             _progress(len(results), len(jobs), log)
         return results
-    pool = ProcessPoolExecutor(max_workers=workers)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_die_with_parent,
+                               initargs=(os.getpid(), ))
     try:
         for result in pool.map(_convert_job, jobs, chunksize=8):
             results.append(result)

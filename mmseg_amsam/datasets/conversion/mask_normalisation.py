@@ -1,8 +1,11 @@
 """Turn a mask image into a 0/1 uint8 array of its image's size, or refuse when that is not safe.
 
 Masks
-  * modes 1, L, LA (alpha ignored) and RGB/RGBA whose three channels are equal; colour masks with unequal channels
-    and float masks are skipped;
+  * modes 1, L and RGB whose three channels are equal; colour masks with unequal channels and float masks are
+    skipped;
+  * masks with an alpha channel (LA, RGBA): a constant alpha carries nothing and is ignored; over a constant grey
+    (or constant colour) the alpha is the mask; when both vary they must give the same 0/1 mask, otherwise which
+    channel is the mask is ambiguous and the pair is skipped (the message names the file);
   * 16-bit masks (I;16, I): values up to 255 are used as they are, larger ones scaled to 8 bits (/257, so 65535 ->
     255); then they follow the 8-bit rules;
   * palette (P) masks follow what the palette shows, never the bare indices: when every used colour is a grey level,
@@ -15,6 +18,7 @@ Masks
     unless the aspect ratios differ by more than 5 % (then it does not belong to that frame: skipped);
   * written as a single-channel 8-bit PNG with values 0/1. Empty masks (no foreground) are kept and counted.
 """
+from pathlib import Path
 from typing import List, Tuple
 
 import numpy as np
@@ -25,6 +29,7 @@ from .image_normalisation import ASPECT_TOLERANCE, Note, same_aspect
 
 SIXTEEN_BIT_MODES = frozenset({'I;16', 'I;16L', 'I;16B', 'I;16N', 'I'})
 SHOWN_INDICES = 4  # palette entries listed in a note
+ALPHA_MODES = ('LA', 'RGBA')
 
 
 def _used_values(values: np.ndarray) -> np.ndarray:
@@ -84,14 +89,54 @@ def mask_values(m: Image.Image) -> Tuple[np.ndarray, List[Note]]:
         return palette_values(m)
     if m.mode in SIXTEEN_BIT_MODES:
         return sixteen_bit_values(m)
-    if m.mode == 'LA':
-        return np.asarray(m.getchannel('L')), [('mask alpha channel ignored', 'LA')]
-    if m.mode in ('RGB', 'RGBA'):
-        rgb = np.asarray(m.convert('RGB'))
-        if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all()):
-            raise PairError(f'colour mask ({m.mode} with unequal channels) cannot be binarised safely', 'colour mask')
-        return np.ascontiguousarray(rgb[..., 0]), [('mask RGB with equal channels -> single channel', m.mode)]
+    if m.mode in ALPHA_MODES:
+        return alpha_mask_values(m)
+    if m.mode == 'RGB':
+        return grey_of_rgb(np.asarray(m), m.mode), [('mask RGB with equal channels -> single channel', m.mode)]
     raise PairError(f'unsupported mask mode {m.mode}', 'unsupported mask mode')
+
+
+def grey_of_rgb(rgb: np.ndarray, mode: str) -> np.ndarray:
+    """The single channel of an HxWx3 array whose channels are equal, or PairError (a colour mask)."""
+    if not ((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 0] == rgb[..., 2]).all()):
+        raise PairError(f'colour mask ({mode} with unequal channels) cannot be binarised safely', 'colour mask')
+    return np.ascontiguousarray(rgb[..., 0])
+
+
+def _constant(values: np.ndarray) -> bool:
+    return bool((values == values.reshape(-1, *values.shape[2:])[0]).all())
+
+
+def _binary_or_none(values: np.ndarray):
+    try:
+        return binarise(values)[0]
+    except PairError:
+        return None
+
+
+def alpha_mask_values(m: Image.Image) -> Tuple[np.ndarray, List[Note]]:
+    """uint8 values of an LA / RGBA mask: from the channel that carries the mask (module docstring), or PairError."""
+    alpha = np.asarray(m.getchannel('A'))
+    colour = np.asarray(m.getchannel('L')) if m.mode == 'LA' else np.asarray(m.convert('RGB'))
+    if _constant(alpha):
+        grey = colour if m.mode == 'LA' else grey_of_rgb(colour, m.mode)
+        return grey, [('mask alpha channel constant, ignored', f'{m.mode} alpha {alpha.flat[0]}')]
+    if _constant(colour):
+        return np.ascontiguousarray(alpha), [('mask alpha channel taken as the mask (the colour is constant)',
+                                             m.mode)]
+    name = f'{Path(m.filename).name}: ' if getattr(m, 'filename', '') else ''  # opened from a file
+    fix = 'save the mask as a single-channel (L) PNG, or with a constant alpha'
+    if m.mode == 'RGBA' and not (colour == colour[..., :1]).all():
+        raise PairError(f'{name}RGBA mask with varying colours and a varying alpha channel: which one is the mask '
+                        f'is ambiguous ({fix})', 'ambiguous alpha mask')
+    grey = colour if m.mode == 'LA' else np.ascontiguousarray(colour[..., 0])
+    from_grey, from_alpha = _binary_or_none(grey), _binary_or_none(alpha)
+    if from_grey is None or from_alpha is None or (from_grey != from_alpha).any():
+        differ = 'cannot both be binarised' if from_grey is None or from_alpha is None else \
+            f'disagree on {int((from_grey != from_alpha).sum())} pixels'
+        raise PairError(f'{name}{m.mode} mask whose grey and alpha channels both vary and {differ}: which one is '
+                        f'the mask is ambiguous ({fix})', 'ambiguous alpha mask')
+    return grey, [('mask grey and alpha channels agree, grey used', m.mode)]
 
 
 def binarise(values: np.ndarray) -> Tuple[np.ndarray, List[Note]]:
