@@ -24,6 +24,7 @@ def truncate(path, keep=0.5):
 
 
 def test_each_kind_of_unreadable_file_is_named_with_its_reason(tmp_path):
+    import ultralytics.utils.patches  # noqa: F401  replaces PIL's Image.open (a HEIF-plugin retry): the same reasons
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
     for name in ('good.jpg', 'cut.jpg', 'good.png', 'cut.png'):

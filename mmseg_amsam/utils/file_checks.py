@@ -8,6 +8,7 @@ adaptation's check and the run's check (``DataCheckHook``) decode a file once. I
 detector adaptation (``models``) and the hook (``engine``) use it.
 """
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -32,15 +33,24 @@ def unreadable_reason(path: str) -> Optional[str]:
     return reason
 
 
+def _pil_open():
+    """PIL's own ``Image.open``. Importing ultralytics replaces it process-wide by a wrapper that, on a file PIL
+    cannot identify, tries to install and register a HEIF plugin (``check_requirements('pi-heif')``) and then fails
+    with ``No module named 'pi_heif'``: a check must neither install anything nor give a reason that depends on
+    whether ultralytics was imported."""
+    from PIL import Image
+    patches = sys.modules.get('ultralytics.utils.patches')
+    return getattr(patches, '_image_open', Image.open)
+
+
 def _decode_problem(path: str) -> Optional[str]:
     import mmcv
-    from PIL import Image
     with open(path, 'rb') as f:
         data = f.read()
     if not data:
         return 'the file is empty'
     try:
-        with Image.open(path) as im:
+        with _pil_open()(path) as im:
             im.load()  # decodes every byte: a truncated file raises here
     except Exception as exc:  # PIL's errors name the path; keep the reason only
         text = str(exc).replace(repr(path), '').replace(path, '').strip()
