@@ -18,6 +18,7 @@ from torch import nn
 
 from mmseg_amsam.engine.checkpoint_loading import (CheckpointFileError, amsam_checkpoint_loader,
                                                    load_local_checkpoint)
+from mmseg_amsam.engine.hooks.safe_checkpoint_hook import SafeCheckpointHook
 
 
 class ToyModel(BaseModel):
@@ -40,20 +41,30 @@ class ToyData(torch.utils.data.Dataset):
         return dict(inputs=torch.tensor([float(i), 1.0]), labels=torch.tensor(0.5 * i))
 
 
-@pytest.fixture(scope='module')
-def training_checkpoint(tmp_path_factory):
-    """A real mmengine training checkpoint (message hub with HistoryBuffers and numpy values, optimizer and
-    scheduler state) from a 2-iteration Runner run."""
-    work = tmp_path_factory.mktemp('toy_run')
+def run_and_save(work, checkpoint_hook) -> str:
     runner = Runner(model=ToyModel(), work_dir=str(work), experiment_name=f'toy_{uuid.uuid4().hex[:8]}',
                     train_dataloader=dict(dataset=ToyData(), batch_size=2, collate_fn=dict(type='default_collate'),
                                           sampler=dict(type='DefaultSampler', shuffle=False)),
                     optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
                     param_scheduler=dict(type='PolyLR', power=0.9, by_epoch=True, end=1),
                     train_cfg=dict(by_epoch=True, max_epochs=1), default_scope='mmengine',
-                    default_hooks=dict(logger=dict(type='LoggerHook', interval=1)))
+                    default_hooks=dict(logger=dict(type='LoggerHook', interval=1), checkpoint=checkpoint_hook))
     runner.train()
     return str(work / 'epoch_1.pth')
+
+
+@pytest.fixture(scope='module')
+def training_checkpoint(tmp_path_factory):
+    """A real mmengine training checkpoint (message hub with HistoryBuffers and numpy values, optimizer and
+    scheduler state) from a 2-iteration Runner run, written by our schedules' checkpoint hook."""
+    return run_and_save(tmp_path_factory.mktemp('toy_run'), SafeCheckpointHook(interval=1))
+
+
+@pytest.fixture(scope='module')
+def mmengine_checkpoint(tmp_path_factory):
+    """The same run written by mmengine's own CheckpointHook: its HistoryBuffers pickle
+    ``getattr(HistoryBuffer, 'mean')`` and alike (what checkpoints of earlier versions hold)."""
+    return run_and_save(tmp_path_factory.mktemp('toy_run_mmengine'), dict(type='CheckpointHook', interval=1))
 
 
 class RunsCode:
@@ -153,8 +164,31 @@ def test_getattr_reaches_only_history_buffer_methods(tmp_path):
     torch.save(dict(stats=RunsCode(getattr, HistoryBuffer, '__init__')), bad)
     with pytest.raises(CheckpointFileError, match="bad.pth: cannot be read.*getattr.*'__init__'"):
         load_local_checkpoint(str(bad))
-    with pytest.raises(pickle.UnpicklingError, match="getattr.*'__init__'"):  # any client: the same lookup rule
-        torch.load(str(bad), weights_only=True)
+    for path in (good, bad):  # elsewhere getattr is not allowed at all (module doc: ultralytics has its own)
+        with pytest.raises(pickle.UnpicklingError, match='GLOBAL getattr was not an allowed global'):
+            torch.load(str(path), weights_only=True)
+
+
+def test_getattr_is_not_allowed_process_wide_and_our_checkpoints_do_not_need_it(training_checkpoint,
+                                                                                 mmengine_checkpoint):
+    """torch keeps one allowed object per name and ultralytics' restricted loader registers its own
+    builtins.getattr: a process-wide entry of ours would collide with it. Our hook writes HistoryBuffers without
+    their class-level statistics methods; mmengine's own hook's files (older checkpoints) still load through our
+    loader, which allows getattr for that read only."""
+    names = [g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
+             for g in torch.serialization.get_safe_globals()]
+    assert 'builtins.getattr' not in names and 'mmengine.logging.history_buffer.HistoryBuffer' in names
+    from mmseg_amsam.engine.checkpoint_loading import unsafe_globals
+    assert unsafe_globals(mmengine_checkpoint) == ['builtins.getattr']
+    with pytest.raises(pickle.UnpicklingError, match='GLOBAL getattr was not an allowed global'):
+        torch.load(mmengine_checkpoint, weights_only=True)
+    for path in (training_checkpoint, mmengine_checkpoint):
+        loss = load_local_checkpoint(path)['message_hub']['log_scalars']['train/loss']
+        ref = torch.load(path, weights_only=False)['message_hub']['log_scalars']['train/loss']  # we wrote it
+        np.testing.assert_array_equal(loss.data[0], ref.data[0])
+        assert loss.mean() == ref.mean() and loss.max() == ref.max() and loss.current() == ref.current()
+    assert 'builtins.getattr' not in [g[1] if isinstance(g, tuple) else '' for g in
+                                      torch.serialization.get_safe_globals()]  # the one read's entry is gone
 
 
 def test_plain_weights_load_and_the_loader_is_scoped(tmp_path):

@@ -91,7 +91,7 @@ def test_a_kill_while_the_new_best_is_written_keeps_the_previous_best(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         runner.train()
     assert files(tmp_path) == ['best_mDice_epoch_1.pth']
-    assert torch.load(tmp_path / 'best_mDice_epoch_1.pth', weights_only=False)['meta']['epoch'] == 1
+    assert torch.load(tmp_path / 'best_mDice_epoch_1.pth', weights_only=True)['meta']['epoch'] == 1
 
 
 def test_a_kill_while_the_next_kept_checkpoint_is_written_keeps_the_previous_one_resumable(tmp_path):

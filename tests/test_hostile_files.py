@@ -57,7 +57,8 @@ def test_real_yolo_formats_still_load(tmp_path):
     """The committed toy YOLO (an ultralytics training's output) and a yaml; the same network either way."""
     prompter = YOLOBoxPrompter(model=TOY_YOLO, imgsz=128)
     assert prompter.class_names == {0: 'ellipse', 1: 'rectangle', 2: 'triangle', 3: 'star'}
-    state = torch.load(TOY_YOLO, map_location='cpu', weights_only=False)['model'].float().state_dict()
+    from ultralytics.nn.tasks import torch_safe_load
+    state = torch_safe_load(TOY_YOLO, safe_only=True)[0]['model'].float().state_dict()
     loaded = prompter.detector.model.state_dict()
     assert sorted(loaded) == sorted(state) and all(torch.equal(loaded[k], state[k]) for k in state)
     assert len(YOLOBoxPrompter(model='yolov8n.yaml').class_names) == 80
@@ -82,6 +83,34 @@ def test_a_truncated_yolo_file_is_one_message(tmp_path):
     assert message.startswith(f"Cannot read YOLO weights '{cut}' (RuntimeError: PytorchStreamReader failed")
     assert 'truncated, corrupt' in message
     assert_one_clean_line(message)
+
+
+def test_a_damaged_weights_file_given_by_bare_name_is_never_deleted(tmp_path, monkeypatch):
+    """ultralytics takes a bare name ('yolov8n.pt', our default) that fails to load for a corrupt download of its
+    own and deletes it: the user's file must survive, the message names it."""
+    raw = open(TOY_YOLO, 'rb').read()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'yolov8n.pt').write_bytes(raw[:len(raw) // 2])
+    with pytest.raises(DetectorWeightsError, match="Cannot read YOLO weights 'yolov8n.pt'"):
+        load_yolo('yolov8n.pt')
+    assert (tmp_path / 'yolov8n.pt').read_bytes() == raw[:len(raw) // 2]
+
+
+@pytest.mark.parametrize('hash_seed', ['0', '5'])
+def test_importing_the_plugin_leaves_ultralytics_restricted_loading_intact(tmp_path, hash_seed):
+    """ultralytics' restricted loader allows its own builtins.getattr (YOLO11 / segmentation files pickle
+    ``Detect.forward`` through it); torch keeps one object per name, so a process-wide getattr of ours would win or
+    lose by the hash seed. Each run in a fresh interpreter with a fixed seed."""
+    code = ('import sys, torch\n'
+            'import mmseg_amsam\n'
+            'from ultralytics.nn.modules.head import Detect\n'
+            'from ultralytics.nn.tasks import torch_safe_load\n'
+            'torch.save({"fwd": Detect.forward}, sys.argv[1])\n'
+            'ckpt, _ = torch_safe_load(sys.argv[1], safe_only=True)\n'
+            'print(ckpt["fwd"] is Detect.forward)\n')
+    out = subprocess.run([sys.executable, '-c', code, str(tmp_path / 'getattr.pt')], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT, env=dict(os.environ, PYTHONHASHSEED=hash_seed, YOLO_OFFLINE='1'))
+    assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == 'True', out.stderr[-1500:]
 
 
 def test_a_truncated_yolo_file_through_the_cli_exits_2_with_one_message(demo_root, tmp_path):

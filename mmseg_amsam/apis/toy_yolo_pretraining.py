@@ -59,9 +59,9 @@ def train_toy_yolo(model_yaml: str, data_yaml: Path, out: Path, epochs: int, img
 
 def best_boxes(weights: str, images: np.ndarray, imgsz: int = 128, conf: float = 0.25) -> List[Optional[tuple]]:
     """The most confident box (xyxy pixels) per RGB image, as ``YOLOBoxPrompter`` picks it, or None."""
-    from ultralytics import YOLO
+    from ..models.prompters.yolo_weights import load_yolo
     threads = torch.get_num_threads()
-    detector = YOLO(weights, task='detect')
+    detector = load_yolo(str(weights))  # weights-only, as every detector file we read
     out = []
     try:
         for s in range(0, len(images), 32):

@@ -7,8 +7,16 @@ names). Instead, importing this module (so ``import mmseg_amsam``, which every c
 adds exactly those objects, :data:`TRAINING_STATE`, to torch's weights-only allow-list
 (``torch.serialization.add_safe_globals``, which runs no code): every client then reads our checkpoints --
 ``mmseg.apis.init_model``, ``MMSegInferencer``, mmseg's ``tools/*.py``, our tools. The unpickler still checks each
-object while it reads; ``builtins.getattr`` resolves to :func:`_history_buffer_method`, which only looks up a
-``HistoryBuffer`` statistics method, never torch's ``getattr``. Anything else stays refused by torch.
+object while it reads; anything else stays refused by torch.
+
+``builtins.getattr`` is *not* allowed process-wide. mmengine pickles each ``HistoryBuffer`` with its class-level
+``statistics_methods`` (``getattr(HistoryBuffer, 'mean')`` ...), and torch keeps one allowed object per name:
+ultralytics' own restricted loader registers its ``getattr`` under the same name, so a process-wide entry of ours
+would make either loader refuse the other's files (which one wins depends on the hash seed), and a crafted file
+could remap ``HistoryBuffer``'s class-level statistics. Instead our checkpoint hooks write the buffers without that
+entry (:func:`plain_history_buffers`; mmengine's ``__setstate__`` treats it as empty), so new checkpoints need no
+``getattr``; older ones load through :func:`load_local_checkpoint`, which allows ``getattr`` for that one read,
+resolved to :func:`_history_buffer_method` (only a public ``HistoryBuffer`` method, never torch's ``getattr``).
 
 :func:`load_local_checkpoint` is mmengine's local loader with our messages: a file naming anything else, or one
 that cannot be read, is refused with :class:`CheckpointFileError` naming the file, what is wrong and what to do
@@ -82,8 +90,34 @@ def unsafe_globals(filename: str) -> Optional[List[str]]:
 
 
 def register_training_state_globals() -> None:
-    """Add :data:`TRAINING_STATE` to torch's weights-only allow-list for this process (module doc); idempotent."""
-    torch.serialization.add_safe_globals(training_state_globals())
+    """Add :data:`TRAINING_STATE` but ``builtins.getattr`` to torch's weights-only allow-list for this process
+    (module doc); idempotent."""
+    torch.serialization.add_safe_globals(
+        [g for g in training_state_globals() if not (isinstance(g, tuple) and g[1] == 'builtins.getattr')])
+
+
+def _history_buffer_state(buffer):
+    """Pickle a ``HistoryBuffer`` as its class and instance state, without ``statistics_methods``."""
+    import copyreg
+    return copyreg.__newobj__, (type(buffer), ), dict(vars(buffer))
+
+
+@contextmanager
+def plain_history_buffers() -> Iterator[None]:
+    """Inside the block ``pickle`` / ``torch.save`` write mmengine's ``HistoryBuffer`` without its class-level
+    ``statistics_methods`` (module doc), so the file needs nothing but weights-only globals; restored on exit."""
+    import copyreg
+
+    from mmengine.logging import HistoryBuffer
+    previous = copyreg.dispatch_table.get(HistoryBuffer)
+    copyreg.dispatch_table[HistoryBuffer] = _history_buffer_state
+    try:
+        yield
+    finally:
+        if previous is None:
+            copyreg.dispatch_table.pop(HistoryBuffer, None)
+        else:
+            copyreg.dispatch_table[HistoryBuffer] = previous
 
 
 def load_local_checkpoint(filename: str, map_location=None):
@@ -94,7 +128,8 @@ def load_local_checkpoint(filename: str, map_location=None):
         raise FileNotFoundError(f'checkpoint {filename} can not be found; check the path (or --resume / load_from).')
     register_training_state_globals()  # already done at import, unless someone cleared torch's allow-list since
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals([(_history_buffer_method, 'builtins.getattr')]):  # older files
+            return torch.load(filename, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, not a torch file, unreadable, names something not allowed ...
         foreign = [n for n in unsafe_globals(filename) or () if n not in TRAINING_STATE]
         raise CheckpointFileError(_foreign(filename, foreign) if foreign else _damaged(filename, exc)) from exc
@@ -120,9 +155,7 @@ def _foreign(filename: str, names: List[str]) -> str:
     shown = ', '.join(names[:6]) + (f' (+{len(names) - 6} more)' if len(names) > 6 else '')
     return (f'{filename}: refused: besides weights and mmengine training state, its pickle names {shown}, which '
             'loading would have to run (nothing was run). It is not a checkpoint written by tools/train.py, or it '
-            'was altered. Use the checkpoint the training run wrote (work_dirs/NAME/*.pth); a file you made and '
-            'trust can be re-saved as a plain state dict: torch.save(torch.load(F, weights_only=False)'
-            "['state_dict'], NEW_FILE).")
+            'was altered. Use the checkpoint the training run wrote (work_dirs/NAME/*.pth), or train again.')
 
 
 @contextmanager

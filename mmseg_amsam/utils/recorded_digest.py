@@ -1,5 +1,7 @@
 """A file we write together with its SHA-256 (``NAME.sha256`` beside it), checked before we read it again: a file
-planted, altered or damaged since is recognised before anything loads it."""
+damaged or changed since (or one without a record) is recognised before anything loads it. This detects damage and
+accidental changes; it is not the security boundary (whoever can plant the file can plant its record too): what
+keeps a planted file from running code is that every such file is read weights-only."""
 import os
 import os.path as osp
 import shutil

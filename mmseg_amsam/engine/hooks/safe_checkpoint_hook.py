@@ -24,6 +24,8 @@ from mmengine.hooks import CheckpointHook
 from mmengine.runner import BaseLoop
 from mmseg.registry import HOOKS
 
+from ..checkpoint_loading import plain_history_buffers
+
 ATOMIC_BACKEND = 'amsam_atomic_local'
 PARTIAL_SUFFIX = '.partial'
 
@@ -138,7 +140,7 @@ class SafeCheckpointHook(CheckpointHook):
             self.backend_args = dict(backend=ATOMIC_BACKEND)
         super().before_train(runner)
         if local and is_main_process():
-            for stale in glob.glob(osp.join(glob.escape(self.out_dir), f'.*{PARTIAL_SUFFIX}')):
+            for stale in glob.glob(osp.join(glob.escape(self.out_dir), f'.*.pth{PARTIAL_SUFFIX}')):
                 os.remove(stale)  # ours: a write that a kill interrupted
         self.file_backend = _RemovalsAfterSave(self.file_backend)
 
@@ -147,9 +149,9 @@ class SafeCheckpointHook(CheckpointHook):
                             *getattr(self, 'best_ckpt_path_dict', {}).values()) if p]
 
     def _save_checkpoint_with_step(self, runner, step, meta):
-        with self.file_backend.deferred(self._kept):
+        with self.file_backend.deferred(self._kept), plain_history_buffers():
             super()._save_checkpoint_with_step(runner, step, meta)
 
     def _save_best_checkpoint(self, runner, metrics) -> None:
-        with self.file_backend.deferred(self._kept):
+        with self.file_backend.deferred(self._kept), plain_history_buffers():
             super()._save_best_checkpoint(runner, metrics)

@@ -7,8 +7,9 @@ each image / mask file's size and mtime) and every training setting, so a change
 trains afresh and an unchanged one is reused. Every image and mask of the split is decoded before anything trains
 (``utils.file_checks``: one message naming the unreadable ones, nothing written). The entry's SHA-256 is recorded
 beside it (``utils.recorded_digest``: ``adapted.pt.sha256``) and checked before it is reused; an entry without it
-or that does not match (planted, altered, damaged) is never loaded: it is trained again and replaced.
-Weights are read weights-only (``yolo_weights``), the training itself runs under ultralytics' restricted loading.
+or that does not match (altered, damaged) is never loaded: it is trained again and replaced. The security boundary
+is elsewhere: weights are read weights-only (``yolo_weights``), the training itself runs under ultralytics'
+restricted loading, so even a planted entry with a forged record runs no code.
 """
 import hashlib
 import json

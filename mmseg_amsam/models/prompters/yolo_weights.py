@@ -11,6 +11,7 @@ What stays outside it (ultralytics' own code, left as is): ``strip_optimizer`` a
 the ``last.pt`` / ``best.pt`` the trainer has just written into our own work folder.
 """
 import os
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -30,16 +31,22 @@ class DetectorWeightsError(CheckpointError):
     """A detector weights file is damaged or would run code when loaded (refused, nothing run)."""
 
 
+_LOADING = threading.RLock()  # ultralytics' switch is one process-wide flag: one setting at a time
+
+
 @contextmanager
-def restricted_loading() -> Iterator[None]:
-    """ultralytics' weights-only loading (``ULTRALYTICS_SAFE_LOAD``) for every file it reads inside the block."""
+def restricted_loading(safe: bool = True) -> Iterator[None]:
+    """ultralytics' weights-only loading (``ULTRALYTICS_SAFE_LOAD``) for every file it reads inside the block
+    (``safe=False``: its full unpickling, for ``trust_weights_file`` only). The flag is process-wide: the block holds
+    a lock, so a load in another thread never runs under the other setting."""
     from ultralytics.nn import tasks
-    previous = tasks.SAFE_LOAD  # read by torch_safe_load (safe_only=None) and parse_model at each call
-    tasks.SAFE_LOAD = True
-    try:
-        yield
-    finally:
-        tasks.SAFE_LOAD = previous
+    with _LOADING:
+        previous = tasks.SAFE_LOAD  # read by torch_safe_load (safe_only=None) and parse_model at each call
+        tasks.SAFE_LOAD = safe
+        try:
+            yield
+        finally:
+            tasks.SAFE_LOAD = previous
 
 
 def not_weights_reason(path: str):
@@ -101,14 +108,18 @@ def load_yolo(model: str, trust_weights_file: bool = False):
             raise ValueError(f'YOLO weights {model!r} are not a weights file: {reason}. {YOLO_HINT}')
     from ultralytics import YOLO
     trusted = trust_weights_file and not is_yaml
+    # a bare name ('yolov8n.pt') that fails to load is, to ultralytics, a corrupt download of its own: it deletes
+    # the file and downloads it again. The user's file is not ours to delete: ultralytics gets a path.
+    source = model if is_yaml else os.path.abspath(model)
     try:
         if trusted:
             print_log(f'YOLOBoxPrompter: trust_weights_file=True: {model} is unpickled fully (its code runs)',
                       logger='current')
-            detector = YOLO(model, task='detect')
+            with restricted_loading(safe=False):
+                detector = YOLO(source, task='detect')
         else:
             with restricted_loading():
-                detector = YOLO(model, task='detect')
+                detector = YOLO(source, task='detect')
     except Exception as exc:
         if is_yaml:
             raise DetectorWeightsError(f'Cannot build YOLO model {model!r} ({_detail(exc)}). {YOLO_HINT}') from exc
