@@ -2,6 +2,7 @@
 import copy
 import os
 
+import pytest
 import torch
 from mmengine.config import Config
 from mmseg.registry import MODELS
@@ -134,3 +135,51 @@ def test_autocast_and_random_weights_are_part_of_the_key():
     torch.manual_seed(1)
     b = MODELS.build(model_cfg(sam_checkpoint=None).backbone)
     assert a.cache_key != b.cache_key and a.cache_key == copy.deepcopy(a).cache_key
+
+
+@pytest.mark.parametrize('kind', ['sam', 'sam2'])
+def test_the_encoder_runs_in_micro_batches_and_an_image_never_depends_on_its_batch(kind):
+    """model.backbone.max_batch (default 1): a batch is encoded max_batch images at a time, so an image's embedding
+    (and so its cache entry, whichever images it was first seen with) is the same bits alone and in any batch."""
+    from mmseg_amsam.models.backbones.encoder_batches import in_micro_batches
+    cfg = dict(type='SAMImageEncoder', arch='tiny', img_size=64) if kind == 'sam' else \
+        dict(type='SAM2ImageEncoder', arch='tiny', img_size=64)
+    torch.manual_seed(0)
+    encoder = MODELS.build(cfg)
+    assert encoder.max_batch == 1
+    images = torch.randn(5, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    sizes = []
+    encode = encoder.encoder if kind == 'sam' else encoder._encode
+
+    def spy(x):
+        sizes.append(x.shape[0])
+        return encode(x)
+
+    with torch.no_grad():
+        together = in_micro_batches(spy, images, 1)
+        alone = [encoder(images[i:i + 1]) for i in range(5)]
+        assert sizes == [1] * 5
+        outputs = together if isinstance(together, tuple) else (together, )
+        for i, one in enumerate(alone):
+            one = one if isinstance(one, tuple) else (one, )
+            assert all(torch.equal(o[i:i + 1], a) for o, a in zip(outputs, one))
+        assert all(torch.equal(a, b) for a, b in zip(outputs, encoder(images) if kind == 'sam2'
+                                                      else (encoder(images), )))
+        sizes.clear()
+        chunks = in_micro_batches(spy, images, 2)  # chunks of 2, 2, 1, concatenated in order
+        assert sizes == [2, 2, 1]
+        chunks = chunks if isinstance(chunks, tuple) else (chunks, )
+        for n, parts in enumerate(zip(*[(encode(images[s:s + 2]) if kind == 'sam2' else (encode(images[s:s + 2]), ))
+                                        for s in (0, 2, 4)])):
+            assert torch.equal(chunks[n], torch.cat(parts))
+
+
+def test_max_batch_is_checked_and_part_of_the_cache_key():
+    with pytest.raises(ValueError, match=r'SAMImageEncoder: model.backbone.max_batch must be a whole number >= 1 '
+                                         r"\(images per encoder pass\) or None \(the whole batch at once\), got 0"):
+        MODELS.build(dict(type='SAMImageEncoder', arch='tiny', img_size=64, max_batch=0))
+    torch.manual_seed(0)
+    one = MODELS.build(dict(type='SAMImageEncoder', arch='tiny', img_size=64))
+    torch.manual_seed(0)
+    whole = MODELS.build(dict(type='SAMImageEncoder', arch='tiny', img_size=64, max_batch=None))
+    assert one.cache_key != whole.cache_key and one.cache_key[:-1] == whole.cache_key[:-1]

@@ -14,6 +14,7 @@ from ...utils.file_stamp import file_stamp
 from ...utils.tensor_digest import module_digest
 from ...utils.freeze import freeze
 from ...utils.sam2_checkpoint import load_sam2_state_dict, load_sam2_state_into, strip_prefix
+from .encoder_batches import check_max_batch, in_micro_batches
 
 # Hiera trunk arguments as in sam2/configs/sam2.1/sam2.1_hiera_{t,s,b+,l}.yaml (SAM 2.0's yaml files have the same
 # trunks); 'tiny' is ours: random weights only, for CPU tests.
@@ -58,14 +59,17 @@ class SAM2ImageEncoder(BaseModule):
             position embedding to any size, so official weights load as they are.
         checkpoint: an official SAM 2 / 2.1 checkpoint (keys ``image_encoder.*``, ``sam_mask_decoder.conv_s*``,
             ``no_mem_embed``).
+        max_batch: images per encoder pass (``encoder_batches``; 1 by default, None: the whole batch at once).
     """
 
     is_frozen = True  # nothing here trains: the embedding cache may keep the output
     lora_rank = 0
 
     def __init__(self, arch: str = 'hiera_t', img_size: int = 256, d_model: int = 256,
-                 checkpoint: Optional[str] = None, add_no_mem_embed: bool = True, init_cfg=None):
+                 checkpoint: Optional[str] = None, add_no_mem_embed: bool = True, max_batch: Optional[int] = 1,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        self.max_batch = check_max_batch(max_batch, 'SAM2ImageEncoder')
         if arch not in SAM2_ARCHS:
             raise ValueError(f'SAM2ImageEncoder: unknown arch {arch!r}; choose one of {sorted(SAM2_ARCHS)}')
         if img_size % 32:
@@ -93,13 +97,17 @@ class SAM2ImageEncoder(BaseModule):
     def cache_key(self) -> tuple:
         """What determines this encoder's output for a given input (used by the embedding cache)."""
         weights = file_stamp(self.checkpoint) if self.checkpoint else ('weights', module_digest(self))
-        return ('SAM2ImageEncoder', self.arch, self.img_size, weights, self.is_frozen, self.add_no_mem_embed)
+        return ('SAM2ImageEncoder', self.arch, self.img_size, weights, self.is_frozen, self.add_no_mem_embed,
+                self.max_batch)
 
     def train(self, mode: bool = True):
         return super().train(False)  # frozen: always eval mode
 
     @torch.no_grad()
     def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return in_micro_batches(self._encode, inputs, self.max_batch)
+
+    def _encode(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         fpn = self.image_encoder(inputs)['backbone_fpn']  # strides 4, 8, 16 (scalp=1 drops 32)
         feat_s0, feat_s1, embed = self.conv_s0(fpn[0]), self.conv_s1(fpn[1]), fpn[-1]
         if self.add_no_mem_embed:

@@ -14,6 +14,7 @@ from ...utils.tensor_digest import module_digest
 from ...utils.freeze import freeze
 from ...utils.sam_checkpoint import load_sam_state_dict, load_state_into
 from ..decode_heads.lora import add_lora_to_qkv
+from .encoder_batches import check_max_batch, in_micro_batches
 
 # (embed_dim, depth, num_heads, global_attn_indexes, window_size) as in segment_anything.build_sam;
 # 'tiny' is ours: random weights only, for CPU tests and the demo.
@@ -60,12 +61,16 @@ class SAMImageEncoder(BaseModule):
         lora_rank: > 0 adds SAMed's LoRA of this rank to the q and v parts of every block's fused ``qkv`` (SAMed:
             rank 4); the encoder's own weights stay frozen and only the LoRA matrices train (``is_frozen`` is then
             False: gradients flow, no embedding cache).
+        max_batch: images per encoder pass (``encoder_batches``): 1 (default) keeps peak memory at batch 1's and
+            each image's embedding independent of its batch companions; None encodes the whole batch at once.
     """
 
     def __init__(self, arch: str = 'vit_b', img_size: int = 256, out_chans: int = 256,
                  checkpoint: Optional[str] = None, frozen: bool = True, lora_rank: int = 0,
-                 global_attn_indexes: Optional[Sequence[int]] = None, init_cfg=None):
+                 global_attn_indexes: Optional[Sequence[int]] = None, max_batch: Optional[int] = 1,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
+        self.max_batch = check_max_batch(max_batch, 'SAMImageEncoder')
         if arch not in SAM_ARCHS:
             raise ValueError(f'SAMImageEncoder: unknown arch {arch!r}; choose one of {sorted(SAM_ARCHS)}')
         dim, depth, heads, global_idx, window = SAM_ARCHS[arch]
@@ -87,7 +92,7 @@ class SAMImageEncoder(BaseModule):
     @property
     def cache_key(self) -> tuple:
         """What determines this encoder's output for a given input (used by the embedding cache)."""
-        return ('SAMImageEncoder', self.arch, self.img_size, self.weights_id(), self.is_frozen)
+        return ('SAMImageEncoder', self.arch, self.img_size, self.weights_id(), self.is_frozen, self.max_batch)
 
     def weights_id(self) -> tuple:
         """The checkpoint file's stamp, or, for weights from no file (random), a digest of the weights themselves."""
@@ -102,5 +107,5 @@ class SAMImageEncoder(BaseModule):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         if self.is_frozen:
             with torch.no_grad():
-                return self.encoder(inputs)
-        return self.encoder(inputs)
+                return in_micro_batches(self.encoder, inputs, self.max_batch)
+        return in_micro_batches(self.encoder, inputs, self.max_batch)
