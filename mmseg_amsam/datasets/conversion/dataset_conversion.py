@@ -65,7 +65,10 @@ def _die_with_parent(parent_pid: int) -> None:
     SIGKILL would not allow; a parent gone before the call is caught by ``getppid``. Elsewhere, or where prctl
     fails, a daemon thread polls ``getppid`` every :data:`PARENT_POLL_S` seconds."""
     if sys.platform.startswith('linux'):
-        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6', use_errno=True)
+        try:  # the already-loaded C library: ctypes.util.find_library would start ldconfig in every worker
+            libc = ctypes.CDLL(None, use_errno=True)
+        except OSError:
+            libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6', use_errno=True)
         if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
             if os.getppid() != parent_pid:
                 os._exit(1)
