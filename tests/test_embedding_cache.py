@@ -183,3 +183,16 @@ def test_max_batch_is_checked_and_part_of_the_cache_key():
     torch.manual_seed(0)
     whole = MODELS.build(dict(type='SAMImageEncoder', arch='tiny', img_size=64, max_batch=None))
     assert one.cache_key != whole.cache_key and one.cache_key[:-1] == whole.cache_key[:-1]
+
+
+def test_encoder_memory_tool_reports_each_batch_from_its_own_process():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, 'tools/encoder_memory.py', '--arch', 'tiny', '--img-size', '64',
+                          '--batches', '1', '3'], capture_output=True, text=True, timeout=300,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr[-1500:]
+    lines = out.stdout.splitlines()
+    assert lines[0] == 'SAM tiny encoder, 64 px, max_batch 1, cpu: peak RSS per batch'
+    assert lines[1].startswith('  batch 1: ') and '(1.00x the first row)' in lines[1]
+    assert lines[2].startswith('  batch 3: ') and len(lines) == 3
