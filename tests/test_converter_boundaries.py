@@ -133,6 +133,32 @@ def test_overwrite_refuses_while_the_dataset_holds_a_users_files(humanseg_raw, t
     assert not (out / 'splits').exists() and leftovers(tmp_path) == []
 
 
+def test_a_users_split_listing_a_whole_split_is_theirs_the_demo_datas_recorded_one_ours(humanseg_raw, tmp_path,
+                                                                                          capsys):
+    """Only the split files the manifest records (name and SHA-256) or make_fewshot_split's are ours: a user's
+    own list of every training image is refused by --overwrite like any other file of theirs."""
+    tool = load_tool('dataset_converters/humanseg')
+    out = tmp_path / 'out'
+    args = [str(humanseg_raw), str(out), '--num-test', '3', '--workers', '1']
+    assert tool.main(args) == 0
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest['split_files'] == {}
+    (out / 'splits').mkdir()
+    (out / 'splits' / 'all_train.txt').write_text(''.join(f'{n}\n' for n in sorted(manifest['files']['train'])))
+    assert foreign_entries(out, manifest) == ['splits/all_train.txt']
+    capsys.readouterr()
+    assert tool.main(args + ['--overwrite']) == 2 and (out / 'splits' / 'all_train.txt').is_file()
+    assert 'splits/all_train.txt' in capsys.readouterr().err
+
+    from mmseg_amsam.datasets import generate_demo_dataset
+    demo = generate_demo_dataset(tmp_path / 'demo')
+    demo_manifest = json.loads((Path(demo) / MANIFEST_NAME).read_text())
+    assert sorted(demo_manifest['split_files']) == ['train_4shot.txt'] and foreign_entries(demo, demo_manifest) == []
+    with open(Path(demo) / 'splits' / 'train_4shot.txt', 'a') as f:  # edited by hand: no longer the recorded file
+        f.write('train_000_copy\n')
+    assert foreign_entries(demo, demo_manifest) == ['splits/train_4shot.txt']
+
+
 def test_a_file_added_during_the_rebuild_is_never_deleted(humanseg_raw, tmp_path, monkeypatch):
     out = tmp_path / 'out'
     raw = conversion.collect_tail_split(humanseg_raw, 'Training_Images', 'Ground_Truth', 'HumanSeg', num_test=3)

@@ -16,7 +16,7 @@ from PIL import Image
 
 from .binary_seg import BinarySegDataset
 from .prepared_layout import (SEG_MAP_SUFFIX, PathLike, atomic_output_dir, check_may_write, describe_existing_output,
-                              file_record, split_dirs, write_manifest)
+                              file_record, split_dirs, split_file_records, write_manifest)
 from .shapes_world import make_demo_sample, make_multiclass_sample
 
 DEMO_SOURCE = 'demo_shapes'
@@ -71,7 +71,8 @@ def generate_demo_dataset(root: PathLike, num_train: int = 4, num_test: int = 20
         (tmp / 'splits').mkdir()  # the k shots are every training image (what detector adaptation reads)
         (tmp / 'splits' / f'train_{num_train}shot.txt').write_text(''.join(f'{n}\n' for n in sorted(files['train'])))
         write_manifest(tmp, dict(source=source, img_suffix='.png', seg_map_suffix=SEG_MAP_SUFFIX,
-                                 raw_dir=None, raw_fingerprint=fingerprint, settings=params, files=files))
+                                 raw_dir=None, raw_fingerprint=fingerprint, settings=params, files=files,
+                                 split_files=split_file_records(tmp / 'splits')))
     if log:
         log(f'[demo_shapes] wrote {num_train} train + {num_test} test images ({size}x{size}) to {root}')
     return root

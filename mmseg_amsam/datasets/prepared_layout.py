@@ -23,6 +23,7 @@ everything in it is ours (:func:`foreign_entries`: the manifest, the files it li
 package wrote); a file anyone else put there makes the replacement refuse, listing it, and nothing is deleted.
 """
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -142,13 +143,17 @@ def describe_existing_output(out_dir: PathLike, source: str, fingerprint: Option
 
 def _split_files_ours(splits: Path, manifest: dict) -> List[str]:
     """Names in ``splits/`` this package wrote: a ``.txt`` of make_fewshot_split with its ``.json`` record (the
-    ``.txt`` lists exactly the record's names), or a ``.txt`` listing exactly one whole split of the manifest
-    (the demo data's); either can be written again from the manifest or the recorded command."""
+    ``.txt`` lists exactly the record's names), or a split file the manifest records as written with the dataset
+    (``split_files``: name -> SHA-256, e.g. the demo data's ``train_4shot.txt``), still holding those bytes. A
+    manifest from before that record (no ``split_files`` key) falls back to the old rule for the demo data's file: a
+    ``.txt`` listing exactly one whole split of the manifest."""
     ours: List[str] = []
-    whole_splits = [set(names) for names in manifest.get('files', {}).values()]
+    recorded = manifest.get('split_files')
+    whole_splits = [set(names) for names in manifest.get('files', {}).values()] if recorded is None else []
     for txt in sorted(splits.glob('*.txt')) if splits.is_dir() else []:
         try:
-            lines = txt.read_text(encoding='utf-8').split()
+            data = txt.read_bytes()
+            lines = data.decode('utf-8').split()
             record = json.loads(txt.with_suffix('.json').read_text(encoding='utf-8')) \
                 if txt.with_suffix('.json').is_file() else None
         except (OSError, ValueError):
@@ -158,9 +163,17 @@ def _split_files_ours(splits: Path, manifest: dict) -> List[str]:
             continue
         if isinstance(drawn, list) and set(lines) == set(drawn) and len(drawn) == len(lines):
             ours += [txt.name, txt.with_suffix('.json').name]
+        elif recorded is not None and recorded.get(txt.name) == hashlib.sha256(data).hexdigest():
+            ours.append(txt.name)
         elif set(lines) in whole_splits:
             ours.append(txt.name)
     return ours
+
+
+def split_file_records(splits: Path) -> Dict[str, str]:
+    """``split_files`` for a manifest: the SHA-256 of each ``.txt`` written into ``splits/`` with the dataset."""
+    return {txt.name: hashlib.sha256(txt.read_bytes()).hexdigest() for txt in sorted(splits.glob('*.txt'))} \
+        if splits.is_dir() else {}
 
 
 def foreign_entries(root: PathLike, manifest: dict) -> List[str]:

@@ -179,5 +179,5 @@ def convert_dataset(raw: RawDataset, raw_dir: PathLike, out_dir: PathLike, *, so
             raw_fingerprint=fingerprint, settings=raw.settings, converter_version=CONVERTER_VERSION,
             report=dict(found=summary.found, written=summary.written, normalised=summary.normalised,
                         skipped=summary.skipped, skipped_reasons=summary.skipped_reasons, ignored=raw.ignored),
-            files=files))
+            files=files, split_files={}))  # writes no split file: any in splits/ is make_fewshot_split's or not ours
     return summary
