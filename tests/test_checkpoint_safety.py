@@ -127,10 +127,11 @@ def test_a_checkpoint_is_replaced_atomically_and_a_stale_partial_is_removed(tmp_
     monkeypatch.undo()
     stale = partial_path(str(tmp_path / 'epoch_1.pth'))  # what a SIGKILL during a write leaves
     open(stale, 'wb').write(b'half')
-    mine = tmp_path / '.notes.txt'  # not ours: stays
+    mine, draft = tmp_path / '.notes.txt', tmp_path / '.draft.partial'  # not ours (no checkpoint's name): stay
     mine.write_text('user notes')
+    draft.write_text('user draft')
     toy_runner(tmp_path, epochs=1).train()
-    assert not osp.exists(stale) and mine.read_text() == 'user notes'
+    assert not osp.exists(stale) and mine.read_text() == 'user notes' and draft.read_text() == 'user draft'
 
 
 def test_resume_with_nothing_to_resume_is_refused_by_the_runner(tmp_path):
@@ -140,6 +141,10 @@ def test_resume_with_nothing_to_resume_is_refused_by_the_runner(tmp_path):
     assert files(tmp_path) == [] and runner.train_loop.iter == 0  # nothing trained, nothing written
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_5.pth'))
     with pytest.raises(FileNotFoundError, match="last_checkpoint names '.*epoch_5.pth', which does not exist"):
+        toy_runner(tmp_path, resume=True).train()
+    (tmp_path / 'epoch_2.pth').write_bytes(b'kept')  # a kill while mmengine rewrote last_checkpoint in place
+    (tmp_path / 'last_checkpoint').write_text('')
+    with pytest.raises(FileNotFoundError, match=r"names '', which does not exist.*\(the newest here: .*epoch_2.pth\)"):
         toy_runner(tmp_path, resume=True).train()
 
 

@@ -68,10 +68,13 @@ def resume_checkpoint(work_dir: str) -> str:
             f'from scratch, or set --work-dir to the run to continue.')
     with open(pointer) as f:
         path = f.read().strip()
-    if not path or not osp.isfile(path):
+    if not path or not osp.isfile(path):  # (empty: a kill while mmengine rewrote it in place)
+        kept = sorted(glob.glob(osp.join(glob.escape(work_dir), 'epoch_*.pth')) +
+                      glob.glob(osp.join(glob.escape(work_dir), 'iter_*.pth')), key=osp.getmtime, reverse=True)
+        newest = f' (the newest here: {kept[0]})' if kept else ''
         raise FileNotFoundError(
             f'--resume: {pointer} names {path!r}, which does not exist. Write the path of an epoch_*.pth / '
-            f'iter_*.pth checkpoint of this run into it, or train without --resume to start from scratch.')
+            f'iter_*.pth checkpoint of this run into it{newest}, or train without --resume to start from scratch.')
     return path
 
 
